@@ -1,0 +1,255 @@
+"""The template's decisions, made once from the answers.
+
+Every other part asks this module: the hooks (validation, which files a shape
+does without), the templates (through `PlanExtension`: `{%- set plan =
+cookiecutter | plan %}`), the repository's scripts and the tests. Plain facts
+(ports, paths, image names) live in cookiecutter.json; what follows from them
+and from the answers is decided here, once.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment
+from jinja2.ext import Extension
+
+TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
+
+# uWSGI's buffer-size is stored in a 16-bit field: 65535 is the most it takes.
+# Below 8192 (the seed's value) nginx could keep no more than 1 KB per header.
+BUFFER_SIZE_MIN = 8192
+BUFFER_SIZE_MAX = 65535
+# nginx keeps request headers in this many buffers (its default count).
+NGINX_HEADER_BUFFERS = 4
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How clients reach uWSGI: the one listener option and what talks to it."""
+
+    listener: str  # the uWSGI option that binds the app's listener
+    nginx_pass: str | None  # the nginx directive that reaches it; None: no nginx
+    unix_socket: bool  # default address: the shared unix socket, else TCP
+    protocol: str  # what the listener speaks: "uwsgi" or "http"
+
+
+SHAPES: dict[str, Shape] = {
+    "nginx-uwsgi": Shape("socket", "uwsgi_pass", unix_socket=True, protocol="uwsgi"),
+    "nginx-http": Shape("http-socket", "proxy_pass", unix_socket=False, protocol="http"),
+    "standalone": Shape("http", None, unix_socket=False, protocol="http"),
+}
+
+SLUG = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def template_context() -> dict[str, Any]:
+    """The defaults and facts of cookiecutter.json, as cookiecutter reads them."""
+    return json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text())
+
+
+def choices(field: str) -> list[str]:
+    """The allowed values of a choice variable, its default first."""
+    return list(template_context()[field])
+
+
+def as_int(value: Any) -> int | None:
+    """An answer as an integer, or None when it is not one (booleans are not)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,9}", value.strip()):
+        return int(value)
+    return None
+
+
+def problems(answers: Mapping[str, Any]) -> list[str]:
+    """Every bad answer, one line each: the field, the value, what is allowed."""
+    found: list[str] = []
+
+    def bad(field: str, allowed: str) -> None:
+        found.append(f"{field}: {answers.get(field)!r} is not allowed; {allowed}")
+
+    for field in ("project_name", "author_name"):
+        text = answers.get(field)
+        if not isinstance(text, str) or not text.strip() or not text.isprintable():
+            bad(field, "expected one line of printable text")
+    if not isinstance(answers.get("description"), str):
+        bad("description", "expected text")
+    slug = answers.get("project_slug")
+    if not isinstance(slug, str) or not SLUG.fullmatch(slug) or keyword.iskeyword(slug):
+        bad("project_slug", "expected a lowercase Python identifier such as 'flask_service'")
+    for field in ("server", "python_version"):
+        if answers.get(field) not in choices(field):
+            bad(field, "expected one of " + ", ".join(choices(field)))
+    port = as_int(answers.get("http_port"))
+    if port is None or not 1 <= port <= 65535:
+        bad("http_port", "expected a port number from 1 to 65535")
+    processes = answers.get("processes")
+    if processes != "auto" and (as_int(processes) or 0) < 1:
+        bad("processes", "expected 'auto' or a positive integer")
+    threads = as_int(answers.get("threads"))
+    if threads is None or threads < 1:
+        bad("threads", "expected a positive integer")
+    size = as_int(answers.get("buffer_size"))
+    if size is None or not BUFFER_SIZE_MIN <= size <= BUFFER_SIZE_MAX:
+        bad("buffer_size", f"expected bytes from {BUFFER_SIZE_MIN} to {BUFFER_SIZE_MAX}")
+    if not isinstance(answers.get("stats"), bool):
+        bad("stats", "expected yes or no")
+    return found
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the generated files need that is not an answer itself."""
+
+    answers: Mapping[str, Any]
+
+    @classmethod
+    def defaults(cls, **overrides: Any) -> Plan:
+        """The plan cookiecutter --no-input would make, with some answers changed."""
+        answers = {
+            key: value[0] if isinstance(value, list) else value
+            for key, value in template_context().items()
+            if key != "__prompts__"
+        }
+        answers["project_slug"] = "flask_service"
+        return cls({**answers, **overrides})
+
+    def fact(self, name: str) -> Any:
+        """A private fact of cookiecutter.json (`_name`), as the bake saw it."""
+        return self.answers[f"_{name}"]
+
+    @cached_property
+    def shape(self) -> Shape:
+        return SHAPES[self.answers["server"]]
+
+    @property
+    def listener(self) -> str:
+        return self.shape.listener
+
+    @property
+    def nginx(self) -> bool:
+        return self.shape.nginx_pass is not None
+
+    @property
+    def default_address(self) -> str:
+        """Where uWSGI listens unless APP_ADDRESS says otherwise."""
+        if self.shape.unix_socket:
+            return self.fact("socket_path")
+        return f":{self.fact('app_port')}"
+
+    @property
+    def socket_dir(self) -> str:
+        """The folder of the unix socket: a volume nginx and the app share."""
+        return str(Path(self.fact("socket_path")).parent)
+
+    @property
+    def processes(self) -> int | None:
+        """The fixed number of workers, or None for 'auto' (counted at start)."""
+        return as_int(self.answers["processes"])
+
+    @property
+    def threads(self) -> int:
+        return int(self.answers["threads"])
+
+    @property
+    def buffer_size(self) -> int:
+        return int(self.answers["buffer_size"])
+
+    @property
+    def nginx_header_buffer_kb(self) -> int:
+        """Size of each of nginx's large header buffers, derived from buffer_size.
+
+        What nginx accepts (NGINX_HEADER_BUFFERS buffers of this size) must fit
+        in one uWSGI packet of buffer_size bytes, with room for the request
+        line nginx passes again as several variables; 65535 gives nginx's
+        default of 4 x 8k.
+        """
+        return max(1, (self.buffer_size + 1) // (2 * NGINX_HEADER_BUFFERS * 1024))
+
+    @property
+    def harakiri(self) -> int:
+        """Seconds a request may run before uWSGI kills its worker."""
+        return int(self.fact("harakiri"))
+
+    @property
+    def nginx_read_timeout(self) -> int:
+        """nginx waits longer than harakiri, so uWSGI ends a stuck request first."""
+        return self.harakiri + 10
+
+    @property
+    def worker_reload_mercy(self) -> int:
+        """A graceful stop waits this long for a request of up to harakiri seconds."""
+        return self.harakiri + 5
+
+    @property
+    def supervisor_stopwaitsecs(self) -> int:
+        """supervisor waits longer than uWSGI's mercy before it sends SIGKILL."""
+        return self.worker_reload_mercy + 5
+
+    @property
+    def stop_grace_period(self) -> int:
+        """Docker waits longer than supervisor before it sends SIGKILL."""
+        return self.supervisor_stopwaitsecs + 5
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.fact("max_body_mb")) * 1024 * 1024
+
+    @property
+    def python_image(self) -> str:
+        return str(self.fact("python_image")).format(python_version=self.answers["python_version"])
+
+    @property
+    def nginx_image(self) -> str:
+        return str(self.fact("nginx_image"))
+
+    @property
+    def unused_paths(self) -> list[str]:
+        """Files and folders of the template this plan does not use."""
+        unused = []
+        if not self.nginx:
+            unused.append("nginx")
+        if self.processes is not None:
+            unused.append("auto_processes.py")
+            unused.append("tests/test_auto_processes.py")
+        return unused
+
+
+class PlanExtension(Extension):
+    """Gives templates the `plan` filter (`{%- set plan = cookiecutter | plan %}`)
+    and the hooks `template_root`, the absolute folder this module is in."""
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.filters["plan"] = Plan
+        environment.globals["template_root"] = str(TEMPLATE_ROOT)
+
+
+def main(argv: list[str]) -> int:
+    """`python3 -m hooks.plan images [PYTHON_VERSION]`: the official base images."""
+    if len(argv) in (1, 2) and argv[0] == "images":
+        version = argv[1] if len(argv) == 2 else choices("python_version")[0]
+        if version not in choices("python_version"):
+            print(f"python_version: {version!r} is not one of {choices('python_version')}", file=sys.stderr)
+            return 2
+        plan = Plan.defaults(python_version=version)
+        print(f"PYTHON_IMAGE={plan.python_image}")
+        print(f"NGINX_IMAGE={plan.nginx_image}")
+        return 0
+    print("usage: python3 -m hooks.plan images [PYTHON_VERSION]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

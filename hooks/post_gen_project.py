@@ -1,0 +1,54 @@
+"""Remove what the chosen shape does not use, then print the next steps."""
+
+import json
+import secrets
+import shutil
+import sys
+from pathlib import Path
+
+ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+
+sys.path.insert(0, {{ template_root | tojson }})
+from hooks.plan import Plan  # noqa: E402
+
+
+def remove_unused(plan: Plan, project: Path) -> None:
+    """Delete the files and folders of other shapes and options."""
+    for relative in plan.unused_paths:
+        path = project / relative
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def write_env(project: Path) -> None:
+    """.env from .env.example, with a fresh SECRET_KEY: `docker compose up` just works."""
+    example = (project / ".env.example").read_text()
+    key = secrets.token_urlsafe(32)
+    (project / ".env").write_text(example.replace("\nSECRET_KEY=\n", f"\nSECRET_KEY={key}\n"))
+    (project / ".env").chmod(0o600)
+
+
+def next_steps(plan: Plan, project: Path) -> str:
+    """What to run now, and where the service answers."""
+    front = "nginx" if plan.nginx else "uWSGI's HTTP router"
+    return (
+        f"\nCreated {project.name}/ ({plan.answers['server']}: {front} faces clients).\n"
+        f"  cd {project.name}\n"
+        "  docker compose up --build --wait --wait-timeout 120\n"
+        f"  open http://127.0.0.1:{plan.answers['http_port']}/\n"
+    )
+
+
+def main() -> int:
+    plan = Plan(ANSWERS)
+    project = Path.cwd()
+    remove_unused(plan, project)
+    write_env(project)
+    print(next_steps(plan, project))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Fixtures: baked projects (pytest-cookies), cached per set of answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_cookies.plugin import Cookies
+
+Bake = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def bake(cookies_session: Cookies) -> Bake:
+    """Bake the template with these answers (the defaults for the rest), once per
+    session for each set of answers; the project folder is read-only by convention:
+    a test that changes files bakes its own copy with `bake_fresh`."""
+    baked: dict[tuple[tuple[str, Any], ...], Path] = {}
+
+    def bake_project(**answers: Any) -> Path:
+        key = tuple(sorted(answers.items()))
+        if key not in baked:
+            baked[key] = bake_result(cookies_session, answers)
+        return baked[key]
+
+    return bake_project
+
+
+@pytest.fixture
+def bake_fresh(cookies: Cookies) -> Bake:
+    """Bake a project of this test's own, to change at will."""
+
+    def bake_project(**answers: Any) -> Path:
+        return bake_result(cookies, answers)
+
+    return bake_project
+
+
+def bake_result(cookies: Cookies, answers: dict[str, Any]) -> Path:
+    result = cookies.bake(extra_context=answers)
+    assert result.exception is None, f"bake {answers} failed: {result.exception!r}"
+    assert result.exit_code == 0
+    return result.project_path

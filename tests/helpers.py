@@ -1,0 +1,134 @@
+"""Helpers the tests share: the combinations to bake, processes, sockets and waiting."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from hooks.plan import TEMPLATE_ROOT, choices
+
+VENV_BIN = Path(sys.executable).parent
+
+# Every combination of the options that change what is generated.
+COMBINATIONS: list[dict[str, Any]] = [
+    {"server": server, "python_version": version, "stats": stats, "processes": processes}
+    for server, version, stats, processes in itertools.product(
+        choices("server"), choices("python_version"), (True, False), ("auto", "3")
+    )
+]
+SERVERS: list[str] = choices("server")
+
+
+def combination_id(answers: dict[str, Any]) -> str:
+    """A short test id: nginx-uwsgi-3.13-stats-auto."""
+    stats = "stats" if answers["stats"] else "nostats"
+    return f"{answers['server']}-{answers['python_version']}-{stats}-{answers['processes']}"
+
+
+def run(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,
+        timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run a command to completion; on failure, fail with everything it printed."""
+    result = subprocess.run(
+        command, cwd=cwd, env=env, timeout=timeout, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
+    return result
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def native_env(**extra: str) -> dict[str, str]:
+    """The environment the baked project's processes get outside Docker:
+    this virtualenv plays the image's /opt/venv."""
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(VENV_BIN.parent)
+    env["SECRET_KEY"] = "only-for-tests"
+    env.update(extra)
+    return env
+
+
+def wait_until(check: Callable[[], bool], seconds: float, step: float = 0.2) -> float:
+    """Poll `check` until it is true; return the seconds it took, fail after `seconds`."""
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        with contextlib.suppress(OSError):
+            if check():
+                return time.monotonic() - start
+        time.sleep(step)
+    raise TimeoutError(f"not true after {seconds} s: {check.__doc__ or check}")
+
+
+@contextlib.contextmanager
+def running(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server in its own process group, logging to `log`; stop it (and its
+    children) on the way out, also when the test fails."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            yield process
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def http_get(address: str, path: str = "/", timeout: float = 5, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """GET over plain HTTP/1.0 to host:port or a unix socket path: (status, body).
+
+    Raises ConnectionError when the server closes without an answer."""
+    request = f"GET {path} HTTP/1.0\r\nHost: localhost\r\n"
+    request += "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+    answer = exchange(address, (request + "\r\n").encode(), timeout)
+    if not answer:
+        raise ConnectionError(f"{address} closed the connection without an answer")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def exchange(address: str, data: bytes, timeout: float) -> bytes:
+    """Send `data` to host:port or a unix socket path; everything read until close."""
+    if address.startswith("/"):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(address)
+    else:
+        host, _, port = address.rpartition(":")
+        sock = socket.create_connection((host, int(port)), timeout=timeout)
+    with sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def template_file(relative: str) -> Path:
+    """A file of the template repository."""
+    return TEMPLATE_ROOT / relative

@@ -1,0 +1,151 @@
+"""Bake every combination of answers and read what comes out, without running it."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from supervisor.datatypes import RestartWhenExitUnexpected
+from supervisor.options import ServerOptions
+
+from conftest import Bake
+from helpers import COMBINATIONS, VENV_BIN, combination_id, run
+from hooks.plan import SHAPES, Plan
+
+LISTENER_OPTIONS = {"socket", "uwsgi-socket", "http-socket", "http", "https", "https-socket"}
+JINJA_LEFTOVERS = re.compile(r"\{\{|\{%|\{#|cookiecutter\.")
+
+
+@pytest.fixture(params=COMBINATIONS, ids=combination_id)
+def answers(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return request.param
+
+
+@pytest.fixture
+def project(bake: Bake, answers: dict[str, Any]) -> Path:
+    return bake(**answers)
+
+
+@pytest.fixture
+def plan(answers: dict[str, Any]) -> Plan:
+    return Plan.defaults(**answers)
+
+
+def generated_files(project: Path) -> list[Path]:
+    return sorted(path for path in project.rglob("*") if path.is_file())
+
+
+def ini_options(path: Path) -> list[tuple[str, str]]:
+    """(key, value) for each option line of an ini file, in order."""
+    options = []
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith((";", "#", "[")):
+            key, _, value = line.partition("=")
+            options.append((key.strip(), value.strip()))
+    return options
+
+
+def test_files_follow_the_answers(project: Path, plan: Plan) -> None:
+    for always in ("main.py", "uwsgi.ini", "supervisord.conf", "exit_on_fatal.py", "healthcheck.py",
+                   "Dockerfile", ".dockerignore", "compose.yaml", ".env.example", ".env",
+                   "requirements.txt", "Makefile", "README.md", "tests/test_main.py"):
+        assert (project / always).is_file(), always
+    assert (project / "nginx").is_dir() == plan.nginx
+    assert (project / "auto_processes.py").is_file() == (plan.processes is None)
+    assert (project / "tests/test_auto_processes.py").is_file() == (plan.processes is None)
+
+
+def test_no_template_syntax_left(project: Path) -> None:
+    for path in generated_files(project):
+        leftovers = JINJA_LEFTOVERS.findall(path.read_text())
+        assert not leftovers, f"{path.relative_to(project)}: {leftovers}"
+
+
+def test_no_stray_blank_lines(project: Path) -> None:
+    for path in generated_files(project):
+        text = path.read_text()
+        name = path.relative_to(project)
+        assert text.endswith("\n") and not text.endswith("\n\n"), f"{name}: must end with one newline"
+        assert not text.startswith("\n"), f"{name}: starts with a blank line"
+        # Python keeps two blank lines between definitions (ruff format checks it).
+        most_blank_lines = 2 if path.suffix == ".py" else 1
+        assert "\n" * (most_blank_lines + 2) not in text, f"{name}: a run of blank lines"
+        assert not re.search(r"[ \t]+$", text, re.MULTILINE), f"{name}: trailing whitespace"
+
+
+def test_python_is_ruff_clean(project: Path) -> None:
+    ruff = str(VENV_BIN / "ruff")
+    run([ruff, "check", "--quiet", "."], cwd=project)
+    run([ruff, "format", "--check", "--quiet", "."], cwd=project)
+
+
+def test_the_projects_own_tests_pass(project: Path) -> None:
+    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:cookies"],
+        cwd=project)
+
+
+def test_ini_has_exactly_the_shapes_listener(project: Path, plan: Plan) -> None:
+    listeners = [key for key, _ in ini_options(project / "uwsgi.ini") if key in LISTENER_OPTIONS]
+    assert listeners == [plan.listener]
+    assert ("http" in listeners) == (plan.answers["server"] == "standalone")
+
+
+def test_ini_options_follow_the_answers(project: Path, plan: Plan) -> None:
+    options = dict(ini_options(project / "uwsgi.ini"))
+    assert options["buffer-size"] == str(plan.buffer_size)
+    assert options["threads"] == str(plan.threads)
+    if plan.processes is None:
+        assert "auto_processes.py" in options["processes"]
+    else:
+        assert options["processes"] == str(plan.processes)
+    assert ("stats" in options) == plan.answers["stats"]
+    assert options.get("stats", "127.0.0.1:").startswith("127.0.0.1:")
+    assert ("disable-logging" in options) == plan.nginx
+
+
+def test_nginx_passes_with_the_listeners_protocol(project: Path, plan: Plan) -> None:
+    if not plan.nginx:
+        assert not (project / "nginx").exists()
+        return
+    site = (project / "nginx/templates/default.conf.template").read_text()
+    assert ("uwsgi_pass" in site) == (plan.listener == "socket")
+    assert ("proxy_pass" in site) == (plan.listener == "http-socket")
+    assert f"large_client_header_buffers 4 {plan.nginx_header_buffer_kb}k;" in site
+
+
+def test_compose_file_is_valid_and_publishes_only_the_front_door(project: Path, plan: Plan) -> None:
+    config = run(["docker", "compose", "config", "--format", "json"], cwd=project).stdout
+    services = json.loads(config)["services"]
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"nginx" if plan.nginx else "app"}
+    assert all(service["restart"] == "unless-stopped" for service in services.values())
+    assert services["app"]["init"] is True
+    assert all("image" not in service for service in services.values())
+    if plan.nginx:
+        assert services["nginx"]["depends_on"]["app"]["condition"] == "service_healthy"
+
+
+def test_dockerfiles_pass_hadolint(project: Path) -> None:
+    for dockerfile in project.rglob("Dockerfile"):
+        run([str(VENV_BIN / "hadolint"), str(dockerfile)])
+
+
+def test_supervisor_reads_its_config(project: Path, plan: Plan) -> None:
+    options = ServerOptions()
+    options.realize(args=["-c", str(project / "supervisord.conf")])
+    programs = {group.name: group for group in options.process_group_configs}
+    uwsgi = programs["uwsgi"].process_configs[0]
+    assert (uwsgi.startsecs, uwsgi.startretries) == (3, 3)
+    assert uwsgi.autorestart is RestartWhenExitUnexpected
+    assert uwsgi.stopwaitsecs == plan.supervisor_stopwaitsecs > plan.worker_reload_mercy
+    assert "exit-on-fatal" in programs
+
+
+@pytest.mark.parametrize("shape", [name for name, shape in SHAPES.items() if shape.nginx_pass])
+def test_nginx_entrypoint_script_passes_shellcheck(bake: Bake, shape: str) -> None:
+    script = bake(server=shape) / "nginx/docker-entrypoint.d/18-app-upstream.envsh"
+    run(["shellcheck", "--shell=sh", str(script)])

@@ -1,0 +1,5 @@
+"""Shared test setup: the app refuses to start without a secret key."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "only-for-tests")
