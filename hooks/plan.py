@@ -81,8 +81,8 @@ def problems(answers: Mapping[str, Any]) -> list[str]:
 
     for field in ("project_name", "author_name"):
         text = answers.get(field)
-        if not isinstance(text, str) or not text.strip() or not text.isprintable():
-            bad(field, "expected one line of printable text")
+        if not isinstance(text, str) or not text.isprintable() or not re.search(r"\w", text):
+            bad(field, "expected one line of printable text, with letters or digits")
     if not isinstance(answers.get("description"), str):
         bad("description", "expected text")
     slug = answers.get("project_slug")

@@ -1,0 +1,104 @@
+"""Bad answers are refused with one clear line and leave nothing behind; odd but
+valid answers (quotes, backslashes, newlines, template syntax) come out as plain text."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import Bake
+from helpers import VENV_BIN, run
+from hooks.plan import TEMPLATE_ROOT, Plan, problems
+
+BAD_ANSWERS = [
+    ("project_slug", "1service", "expected a lowercase Python identifier"),
+    ("project_slug", "my-service", "expected a lowercase Python identifier"),
+    ("project_slug", "My_Service", "expected a lowercase Python identifier"),
+    ("project_slug", "class", "expected a lowercase Python identifier"),
+    ("project_slug", "../escaped", "expected a lowercase Python identifier"),
+    ("project_name", "two\nlines", "expected one line of printable text"),
+    ("project_name", " ", "with letters or digits"),
+    ("author_name", "--", "with letters or digits"),
+    ("http_port", "0", "expected a port number from 1 to 65535"),
+    ("http_port", "65536", "expected a port number from 1 to 65535"),
+    ("http_port", "http", "expected a port number from 1 to 65535"),
+    ("processes", "0", "expected 'auto' or a positive integer"),
+    ("processes", "-2", "expected 'auto' or a positive integer"),
+    ("processes", "many", "expected 'auto' or a positive integer"),
+    ("threads", "0", "expected a positive integer"),
+    ("threads", "2.5", "expected a positive integer"),
+    ("buffer_size", "4096", "expected bytes from 8192 to 65535"),
+    ("buffer_size", "65536", "expected bytes from 8192 to 65535"),
+]
+# Choice variables: cookiecutter itself refuses these before any hook runs.
+BAD_CHOICES = [
+    ("server", "apache", "choices are ['nginx-uwsgi', 'nginx-http', 'standalone']"),
+    ("python_version", "2.7", "choices are ['3.13', '3.14', '3.12', '3.11']"),
+    ("stats", "maybe", "could not be converted to a boolean"),
+]
+
+
+def bake_cli(output: Path, **answers: str) -> tuple[int, str]:
+    """`cookiecutter --no-input TEMPLATE key=value...`, as a user runs it: (exit code, stderr)."""
+    command = [str(VENV_BIN / "cookiecutter"), "--no-input", "--output-dir", str(output), str(TEMPLATE_ROOT)]
+    command += [f"{key}={value}" for key, value in answers.items()]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    return result.returncode, result.stderr
+
+
+@pytest.mark.parametrize(("field", "value", "allowed"), BAD_ANSWERS + BAD_CHOICES)
+def test_bad_answer_is_refused_and_leaves_nothing(tmp_path: Path, field: str, value: str, allowed: str) -> None:
+    output = tmp_path / "out"
+    output.mkdir()
+    code, stderr = bake_cli(output, **{field: value})
+    assert code != 0
+    # One line names the field, the value and what is allowed.
+    assert any(field in line and repr(value)[1:-1].split("\\n")[0] in line and allowed in line
+               for line in stderr.splitlines()), stderr
+    assert list(output.iterdir()) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]
+
+
+def test_every_bad_answer_is_reported_at_once() -> None:
+    answers = dict(Plan.defaults().answers, http_port="0", threads="0", buffer_size="1")
+    assert [line.split(":")[0] for line in problems(answers)] == ["http_port", "threads", "buffer_size"]
+
+
+def test_defaults_have_no_problems() -> None:
+    assert problems(Plan.defaults().answers) == []
+
+
+ODD_TEXT = {
+    "project_name": 'Quote " and \\ backslash \'single\' """triple"""',
+    "description": "Two lines\nwith </p><script>alert(1)</script> and a trailing backslash \\",
+    "author_name": "{% raw %}{{ cookiecutter.project_slug }} {% if x %}{% endraw %}",
+}
+
+
+def test_odd_text_comes_out_verbatim(bake: Bake) -> None:
+    project = bake(project_slug="odd_text", **ODD_TEXT)
+    constants = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse((project / "main.py").read_text()).body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+    }
+    assert constants["PROJECT_NAME"] == ODD_TEXT["project_name"]
+    assert constants["DESCRIPTION"] == ODD_TEXT["description"]
+    readme = (project / "README.md").read_text()
+    assert ODD_TEXT["project_name"] in readme
+    # Template syntax in an answer is text: cookiecutter renders answers once
+    # ({% raw %} keeps this one literal), the template never renders them again.
+    assert "Maintained by {{ cookiecutter.project_slug }} {% if x %}." in readme
+
+
+def test_odd_text_is_escaped_in_the_page(bake: Bake) -> None:
+    project = bake(project_slug="odd_text", **ODD_TEXT)
+    page = run(
+        [str(VENV_BIN / "python"), "-c", "import main; print(main.app.test_client().get('/').text)"],
+        cwd=project, env={"SECRET_KEY": "x"},
+    ).stdout
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page

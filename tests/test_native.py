@@ -1,0 +1,151 @@
+"""The baked project's processes started for real on this machine, without Docker:
+uWSGI (pyuwsgi) from the generated ini, Debian's nginx with the generated config,
+supervisord with the generated program. Everything listens on 127.0.0.1 or in a
+temporary folder."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import Bake
+from helpers import SERVERS, exchange, free_port, http_get, native_env, run, running, wait_until
+from hooks.plan import Plan
+
+pytestmark = pytest.mark.native
+
+
+def listen_address(plan: Plan, folder: Path) -> str:
+    """Where uWSGI listens here: a socket in `folder`, or a free loopback port."""
+    return str(folder / "app.sock") if plan.shape.unix_socket else f"127.0.0.1:{free_port()}"
+
+
+def healthcheck_passes(project: Path, env: dict[str, str]) -> bool:
+    """The project's own health check script, as Docker runs it."""
+    return subprocess.run(["python3", "healthcheck.py"], cwd=project, env=env, capture_output=True,
+                          check=False).returncode == 0
+
+
+@contextlib.contextmanager
+def native_nginx(project: Path, plan: Plan, app_address: str, folder: Path) -> Iterator[str]:
+    """Debian's nginx with the project's nginx.conf and its site rendered the way the
+    image's entrypoint renders it (the project's envsh, then envsubst); it listens on a
+    free loopback port instead of the container's port. Yields that host:port."""
+    conf = folder / "nginx"
+    (conf / "conf.d").mkdir(parents=True)
+    shutil.copy(project / "nginx/nginx.conf", conf / "nginx.conf")
+    for stock in ("mime.types", "uwsgi_params"):
+        shutil.copy(Path("/etc/nginx") / stock, conf / stock)
+    site = run(
+        ["sh", "-c", '. "$1" && envsubst \'${APP_UPSTREAM} ${NGINX_LOCAL_RESOLVERS}\' < "$2"', "render",
+         str(project / "nginx/docker-entrypoint.d/18-app-upstream.envsh"),
+         str(project / "nginx/templates/default.conf.template")],
+        env={"PATH": os.environ["PATH"], "APP_ADDRESS": app_address, "NGINX_LOCAL_RESOLVERS": "127.0.0.1"},
+    ).stdout
+    port = free_port()
+    listen = f"listen {plan.fact('nginx_port')} default_server;"
+    assert listen in site
+    (conf / "conf.d/default.conf").write_text(site.replace(listen, f"listen 127.0.0.1:{port} default_server;"))
+    # As root here, nginx's workers would run as nobody; the container runs them unprivileged.
+    command = ["nginx", "-p", str(conf), "-c", str(conf / "nginx.conf"), "-g", "daemon off; user root;"]
+    run([*command[:-2], "-t"])
+    with running(command, folder, dict(os.environ), folder / "nginx.log"):
+        wait_until(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() is None, 10)
+        yield f"127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_uwsgi_serves_the_app_from_the_generated_ini(bake: Bake, tmp_path: Path, server: str) -> None:
+    project = bake(server=server, processes="2")
+    plan = Plan.defaults(server=server, processes="2")
+    address = listen_address(plan, tmp_path)
+    env = native_env(APP_ADDRESS=address)
+    with running(["uwsgi", "--ini", "uwsgi.ini"], project, env, tmp_path / "uwsgi.log"):
+        wait_until(lambda: healthcheck_passes(project, env), 30)
+        if plan.shape.protocol == "http":
+            status, body = http_get(address, "/")
+            assert status == 200 and b"<h1>Flask Service</h1>" in body
+        if plan.nginx:
+            with native_nginx(project, plan, address, tmp_path) as front:
+                status, body = http_get(front, "/")
+                assert status == 200 and b"<h1>Flask Service</h1>" in body
+                status, _ = http_get(front, "/healthz")
+                assert status == 200
+    log = (tmp_path / "uwsgi.log").read_text()
+    assert "spawned uWSGI worker 2" in log and "spawned uWSGI worker 3" not in log
+
+
+def test_plain_http_to_the_uwsgi_socket_gets_no_answer(bake: Bake, tmp_path: Path) -> None:
+    """The seed's second pitfall: a browser sent to a uwsgi-protocol socket. 'GET '
+    reads as a 21,573-byte packet; uWSGI waits for it and drops the connection."""
+    project = bake(server="nginx-uwsgi", processes="2")
+    address = str(tmp_path / "app.sock")
+    env = native_env(APP_ADDRESS=address)
+    with running(["uwsgi", "--ini", "uwsgi.ini"], project, env, tmp_path / "uwsgi.log"):
+        wait_until(lambda: healthcheck_passes(project, env), 30)
+        assert exchange(address, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", timeout=15) == b""
+
+
+def test_processes_auto_counts_this_machines_cpus(bake: Bake, tmp_path: Path) -> None:
+    project = bake(server="nginx-http", processes="auto")
+    address = f"127.0.0.1:{free_port()}"
+    env = native_env(APP_ADDRESS=address)
+    with running(["uwsgi", "--ini", "uwsgi.ini"], project, env, tmp_path / "uwsgi.log"):
+        wait_until(lambda: healthcheck_passes(project, env), 30)
+    workers = re.findall(r"spawned uWSGI worker (\d+)", (tmp_path / "uwsgi.log").read_text())
+    assert max(map(int, workers)) == 2 * len(os.sched_getaffinity(0))
+
+
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def process_name(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def test_supervisor_restarts_a_killed_uwsgi_master(bake: Bake, tmp_path: Path) -> None:
+    project = bake(server="nginx-uwsgi", processes="2")
+    env = native_env(APP_ADDRESS=str(tmp_path / "app.sock"))
+    command = ["supervisord", "--nodaemon", "--configuration", str(project / "supervisord.conf")]
+    with running(command, project, env, tmp_path / "supervisord.log") as supervisord:
+        wait_until(lambda: healthcheck_passes(project, env), 30)
+        [master] = [pid for pid in children(supervisord.pid) if "uwsgi" in process_name(pid)]
+        workers = children(master)
+        os.kill(master, signal.SIGKILL)
+        seconds = wait_until(lambda: healthcheck_passes(project, env), 30)
+        [new_master] = [pid for pid in children(supervisord.pid) if "uwsgi" in process_name(pid)]
+        assert new_master != master
+        # no-orphans: the old workers died with their master.
+        wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 10)
+    log = (tmp_path / "supervisord.log").read_text()
+    assert "exited: uwsgi (terminated by SIGKILL; not expected)" in log
+    print(f"serving again {seconds:.1f} s after kill -9 of the uWSGI master")
+
+
+def test_supervisord_exits_non_zero_when_the_app_cannot_start(bake_fresh: Bake, tmp_path: Path) -> None:
+    project = bake_fresh(server="nginx-uwsgi", processes="2")
+    with (project / "main.py").open("a") as main:
+        main.write("\nimport module_that_does_not_exist  # noqa\n")
+    env = native_env(APP_ADDRESS=str(tmp_path / "app.sock"))
+    command = ["supervisord", "--nodaemon", "--configuration", str(project / "supervisord.conf")]
+    started = time.monotonic()
+    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=90,
+                            check=False)
+    log = result.stdout + result.stderr
+    assert result.returncode == -signal.SIGKILL, log
+    assert log.count("exited: uwsgi (exit status 22; not expected)") == 4  # the start and 3 retries
+    assert "gave up: uwsgi entered FATAL state" in log
+    assert "ModuleNotFoundError: No module named 'module_that_does_not_exist'" in log
+    assert "exit_on_fatal: processname:uwsgi" in log
+    print(f"supervisord gave up and was killed {time.monotonic() - started:.1f} s after it started")
