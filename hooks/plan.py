@@ -241,7 +241,10 @@ def main(argv: list[str]) -> int:
     if len(argv) in (1, 2) and argv[0] == "images":
         version = argv[1] if len(argv) == 2 else choices("python_version")[0]
         if version not in choices("python_version"):
-            print(f"python_version: {version!r} is not one of {choices('python_version')}", file=sys.stderr)
+            print(
+                f"python_version: {version!r} is not one of {choices('python_version')}",
+                file=sys.stderr,
+            )
             return 2
         plan = Plan.defaults(python_version=version)
         print(f"PYTHON_IMAGE={plan.python_image}")

@@ -34,8 +34,12 @@ def combination_id(answers: dict[str, Any]) -> str:
     return f"{answers['server']}-{answers['python_version']}-{stats}-{answers['processes']}"
 
 
-def run(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,
-        timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run(
+    command: list[str],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
     """Run a command to completion; on failure, fail with everything it printed."""
     result = subprocess.run(
         command, cwd=cwd, env=env, timeout=timeout, capture_output=True, text=True, check=False
@@ -78,12 +82,19 @@ def wait_until(check: Callable[[], bool], seconds: float, step: float = 0.2) -> 
 
 
 @contextlib.contextmanager
-def running(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def running(
+    command: list[str], cwd: Path, env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run a server in its own process group, logging to `log`; stop it (and its
     children) on the way out, also when the test fails."""
     with log.open("wb") as output:
         process = subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             yield process
@@ -99,7 +110,9 @@ def running(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> It
                 os.killpg(process.pid, signal.SIGKILL)
 
 
-def http_get(address: str, path: str = "/", timeout: float = 5, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+def http_get(
+    address: str, path: str = "/", timeout: float = 5, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     """GET over plain HTTP/1.0 to host:port or a unix socket path: (status, body).
 
     Raises ConnectionError when the server closes without an answer."""

@@ -43,28 +43,42 @@ BAD_CHOICES = [
 
 def bake_cli(output: Path, **answers: str) -> tuple[int, str]:
     """`cookiecutter --no-input TEMPLATE key=value...`, as a user runs it: (exit code, stderr)."""
-    command = [str(VENV_BIN / "cookiecutter"), "--no-input", "--output-dir", str(output), str(TEMPLATE_ROOT)]
+    command = [
+        str(VENV_BIN / "cookiecutter"),
+        "--no-input",
+        "--output-dir",
+        str(output),
+        str(TEMPLATE_ROOT),
+    ]
     command += [f"{key}={value}" for key, value in answers.items()]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     return result.returncode, result.stderr
 
 
 @pytest.mark.parametrize(("field", "value", "allowed"), BAD_ANSWERS + BAD_CHOICES)
-def test_bad_answer_is_refused_and_leaves_nothing(tmp_path: Path, field: str, value: str, allowed: str) -> None:
+def test_bad_answer_is_refused_and_leaves_nothing(
+    tmp_path: Path, field: str, value: str, allowed: str
+) -> None:
     output = tmp_path / "out"
     output.mkdir()
     code, stderr = bake_cli(output, **{field: value})
     assert code != 0
     # One line names the field, the value and what is allowed.
-    assert any(field in line and repr(value)[1:-1].split("\\n")[0] in line and allowed in line
-               for line in stderr.splitlines()), stderr
+    assert any(
+        field in line and repr(value)[1:-1].split("\\n")[0] in line and allowed in line
+        for line in stderr.splitlines()
+    ), stderr
     assert list(output.iterdir()) == []
     assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]
 
 
 def test_every_bad_answer_is_reported_at_once() -> None:
     answers = dict(Plan.defaults().answers, http_port="0", threads="0", buffer_size="1")
-    assert [line.split(":")[0] for line in problems(answers)] == ["http_port", "threads", "buffer_size"]
+    assert [line.split(":")[0] for line in problems(answers)] == [
+        "http_port",
+        "threads",
+        "buffer_size",
+    ]
 
 
 def test_defaults_have_no_problems() -> None:
@@ -97,8 +111,13 @@ def test_odd_text_comes_out_verbatim(bake: Bake) -> None:
 def test_odd_text_is_escaped_in_the_page(bake: Bake) -> None:
     project = bake(project_slug="odd_text", **ODD_TEXT)
     page = run(
-        [str(VENV_BIN / "python"), "-c", "import main; print(main.app.test_client().get('/').text)"],
-        cwd=project, env={"SECRET_KEY": "x"},
+        [
+            str(VENV_BIN / "python"),
+            "-c",
+            "import main; print(main.app.test_client().get('/').text)",
+        ],
+        cwd=project,
+        env={"SECRET_KEY": "x"},
     ).stdout
     assert "<script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page

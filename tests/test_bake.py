@@ -50,9 +50,22 @@ def ini_options(path: Path) -> list[tuple[str, str]]:
 
 
 def test_files_follow_the_answers(project: Path, plan: Plan) -> None:
-    for always in ("main.py", "uwsgi.ini", "supervisord.conf", "exit_on_fatal.py", "healthcheck.py",
-                   "Dockerfile", ".dockerignore", "compose.yaml", ".env.example", ".env",
-                   "requirements.txt", "Makefile", "README.md", "tests/test_main.py"):
+    for always in (
+        "main.py",
+        "uwsgi.ini",
+        "supervisord.conf",
+        "exit_on_fatal.py",
+        "healthcheck.py",
+        "Dockerfile",
+        ".dockerignore",
+        "compose.yaml",
+        ".env.example",
+        ".env",
+        "requirements.txt",
+        "Makefile",
+        "README.md",
+        "tests/test_main.py",
+    ):
         assert (project / always).is_file(), always
     assert (project / "nginx").is_dir() == plan.nginx
     assert (project / "auto_processes.py").is_file() == (plan.processes is None)
@@ -69,7 +82,9 @@ def test_no_stray_blank_lines(project: Path) -> None:
     for path in generated_files(project):
         text = path.read_text()
         name = path.relative_to(project)
-        assert text.endswith("\n") and not text.endswith("\n\n"), f"{name}: must end with one newline"
+        assert text.endswith("\n") and not text.endswith("\n\n"), (
+            f"{name}: must end with one newline"
+        )
         assert not text.startswith("\n"), f"{name}: starts with a blank line"
         # Python keeps two blank lines between definitions (ruff format checks it).
         most_blank_lines = 2 if path.suffix == ".py" else 1
@@ -84,8 +99,10 @@ def test_python_is_ruff_clean(project: Path) -> None:
 
 
 def test_the_projects_own_tests_pass(project: Path) -> None:
-    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:cookies"],
-        cwd=project)
+    run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:cookies"],
+        cwd=project,
+    )
 
 
 def test_ini_has_exactly_the_shapes_listener(project: Path, plan: Plan) -> None:

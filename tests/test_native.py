@@ -32,8 +32,12 @@ def listen_address(plan: Plan, folder: Path) -> str:
 
 def healthcheck_passes(project: Path, env: dict[str, str]) -> bool:
     """The project's own health check script, as Docker runs it."""
-    return subprocess.run(["python3", "healthcheck.py"], cwd=project, env=env, capture_output=True,
-                          check=False).returncode == 0
+    return (
+        subprocess.run(
+            ["python3", "healthcheck.py"], cwd=project, env=env, capture_output=True, check=False
+        ).returncode
+        == 0
+    )
 
 
 @contextlib.contextmanager
@@ -47,25 +51,48 @@ def native_nginx(project: Path, plan: Plan, app_address: str, folder: Path) -> I
     for stock in ("mime.types", "uwsgi_params"):
         shutil.copy(Path("/etc/nginx") / stock, conf / stock)
     site = run(
-        ["sh", "-c", '. "$1" && envsubst \'${APP_UPSTREAM} ${NGINX_LOCAL_RESOLVERS}\' < "$2"', "render",
-         str(project / "nginx/docker-entrypoint.d/18-app-upstream.envsh"),
-         str(project / "nginx/templates/default.conf.template")],
-        env={"PATH": os.environ["PATH"], "APP_ADDRESS": app_address, "NGINX_LOCAL_RESOLVERS": "127.0.0.1"},
+        [
+            "sh",
+            "-c",
+            '. "$1" && envsubst \'${APP_UPSTREAM} ${NGINX_LOCAL_RESOLVERS}\' < "$2"',
+            "render",
+            str(project / "nginx/docker-entrypoint.d/18-app-upstream.envsh"),
+            str(project / "nginx/templates/default.conf.template"),
+        ],
+        env={
+            "PATH": os.environ["PATH"],
+            "APP_ADDRESS": app_address,
+            "NGINX_LOCAL_RESOLVERS": "127.0.0.1",
+        },
     ).stdout
     port = free_port()
     listen = f"listen {plan.fact('nginx_port')} default_server;"
     assert listen in site
-    (conf / "conf.d/default.conf").write_text(site.replace(listen, f"listen 127.0.0.1:{port} default_server;"))
+    (conf / "conf.d/default.conf").write_text(
+        site.replace(listen, f"listen 127.0.0.1:{port} default_server;")
+    )
     # As root here, nginx's workers would run as nobody; the container runs them unprivileged.
-    command = ["nginx", "-p", str(conf), "-c", str(conf / "nginx.conf"), "-g", "daemon off; user root;"]
+    command = [
+        "nginx",
+        "-p",
+        str(conf),
+        "-c",
+        str(conf / "nginx.conf"),
+        "-g",
+        "daemon off; user root;",
+    ]
     run([*command[:-2], "-t"])
     with running(command, folder, dict(os.environ), folder / "nginx.log"):
-        wait_until(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() is None, 10)
+        wait_until(
+            lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() is None, 10
+        )
         yield f"127.0.0.1:{port}"
 
 
 @pytest.mark.parametrize("server", SERVERS)
-def test_uwsgi_serves_the_app_from_the_generated_ini(bake: Bake, tmp_path: Path, server: str) -> None:
+def test_uwsgi_serves_the_app_from_the_generated_ini(
+    bake: Bake, tmp_path: Path, server: str
+) -> None:
     project = bake(server=server, processes="2")
     plan = Plan.defaults(server=server, processes="2")
     address = listen_address(plan, tmp_path)
@@ -133,15 +160,18 @@ def test_supervisor_restarts_a_killed_uwsgi_master(bake: Bake, tmp_path: Path) -
     print(f"serving again {seconds:.1f} s after kill -9 of the uWSGI master")
 
 
-def test_supervisord_exits_non_zero_when_the_app_cannot_start(bake_fresh: Bake, tmp_path: Path) -> None:
+def test_supervisord_exits_non_zero_when_the_app_cannot_start(
+    bake_fresh: Bake, tmp_path: Path
+) -> None:
     project = bake_fresh(server="nginx-uwsgi", processes="2")
     with (project / "main.py").open("a") as main:
         main.write("\nimport module_that_does_not_exist  # noqa\n")
     env = native_env(APP_ADDRESS=str(tmp_path / "app.sock"))
     command = ["supervisord", "--nodaemon", "--configuration", str(project / "supervisord.conf")]
     started = time.monotonic()
-    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=90,
-                            check=False)
+    result = subprocess.run(
+        command, cwd=project, env=env, capture_output=True, text=True, timeout=90, check=False
+    )
     log = result.stdout + result.stderr
     assert result.returncode == -signal.SIGKILL, log
     assert log.count("exited: uwsgi (exit status 22; not expected)") == 4  # the start and 3 retries

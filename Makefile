@@ -1,0 +1,56 @@
+# flask-uwsgi: the template's own commands. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DIR := build/demo
+DEMO_PORT ?= 8000
+# The scripts run the template's helpers with the virtualenv's python.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help setup demo demo-down base-images test test-fast lint lock clean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+$(BIN)/cookiecutter: requirements.txt
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --disable-pip-version-check --requirement requirements.txt
+	@touch $@
+
+setup: $(BIN)/cookiecutter ## the virtualenv, Debian packages, a Docker engine with Compose v2
+	@scripts/host-packages.sh
+	@scripts/docker-engine.sh
+
+base-images: setup ## print PYTHON_IMAGE= and NGINX_IMAGE=, building local stand-ins when no registry answers
+	@scripts/base-images.sh
+
+demo: setup ## bake with the defaults, build, start and wait until healthy, print the URL
+	$(BIN)/cookiecutter --no-input --overwrite-if-exists --output-dir $(DEMO_DIR) .
+	set -a && eval "$$(scripts/base-images.sh)" && set +a && cd $(DEMO_DIR)/flask_service \
+		&& BIND_ADDRESS=127.0.0.1 HTTP_PORT=$(DEMO_PORT) docker compose --project-name flask-uwsgi-demo \
+			up --build --detach --wait --wait-timeout 180
+	@echo "The demo answers at http://127.0.0.1:$(DEMO_PORT)/ (stop it with: make demo-down)"
+
+demo-down: ## stop the demo and remove its containers, volumes and images
+	cd $(DEMO_DIR)/flask_service && docker compose --project-name flask-uwsgi-demo down --volumes --rmi local
+
+test: setup ## every test, Docker included (CI runs this)
+	$(BIN)/pytest
+
+test-fast: $(BIN)/cookiecutter ## the inner loop: bake and read every combination, no processes or Docker
+	$(BIN)/pytest -m "not docker and not native" -x -q
+
+lint: $(BIN)/cookiecutter ## ruff on the template's own Python
+	$(BIN)/ruff check hooks tests
+	$(BIN)/ruff format --check hooks tests
+
+lock: $(BIN)/cookiecutter ## re-pin the generated project's requirements (needs pip-tools)
+	$(BIN)/pip install --quiet pip-tools
+	cd '{{cookiecutter.project_slug}}' && ../$(BIN)/pip-compile --quiet --generate-hashes --no-header \
+		--strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in \
+		&& ../$(BIN)/pip-compile --quiet --no-header --strip-extras --no-emit-index-url \
+		--no-emit-find-links -o requirements-dev.txt requirements-dev.in
+
+clean: ## remove the virtualenv and build output
+	rm -rf $(VENV) build .pytest_cache .ruff_cache
