@@ -1,13 +1,17 @@
-"""Fixtures: baked projects (pytest-cookies), cached per set of answers."""
+"""Fixtures: baked projects (pytest-cookies), the Docker engine and base images."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pytest_cookies.plugin import Cookies
+
+from helpers import VENV_BIN, run
+from hooks.plan import TEMPLATE_ROOT
 
 Bake = Callable[..., Path]
 
@@ -28,6 +32,16 @@ def bake(cookies_session: Cookies) -> Bake:
     return bake_project
 
 
+@pytest.fixture(scope="session")
+def bake_session_copy(cookies_session: Cookies) -> Bake:
+    """Bake a project of its own for a longer-lived fixture (a stack, say)."""
+
+    def bake_project(**answers: Any) -> Path:
+        return bake_result(cookies_session, answers)
+
+    return bake_project
+
+
 @pytest.fixture
 def bake_fresh(cookies: Cookies) -> Bake:
     """Bake a project of this test's own, to change at will."""
@@ -43,3 +57,14 @@ def bake_result(cookies: Cookies, answers: dict[str, Any]) -> Path:
     assert result.exception is None, f"bake {answers} failed: {result.exception!r}"
     assert result.exit_code == 0
     return result.project_path
+
+
+@pytest.fixture(scope="session")
+def base_images() -> dict[str, str]:
+    """PYTHON_IMAGE and NGINX_IMAGE to build on: the official images where they can be
+    pulled, else the local stand-ins (scripts/base-images.sh builds them once)."""
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    output = run([str(TEMPLATE_ROOT / "scripts/base-images.sh")], env=env, timeout=1200).stdout
+    images = dict(line.split("=", 1) for line in output.splitlines())
+    assert sorted(images) == ["NGINX_IMAGE", "PYTHON_IMAGE"], output
+    return images

@@ -112,15 +112,25 @@ def test_uwsgi_serves_the_app_from_the_generated_ini(
     assert "spawned uWSGI worker 2" in log and "spawned uWSGI worker 3" not in log
 
 
-def test_plain_http_to_the_uwsgi_socket_gets_no_answer(bake: Bake, tmp_path: Path) -> None:
+@pytest.mark.parametrize("buffer_size", [65535, 8192])
+def test_plain_http_to_the_uwsgi_socket_gets_no_answer(
+    bake: Bake, tmp_path: Path, buffer_size: int
+) -> None:
     """The seed's second pitfall: a browser sent to a uwsgi-protocol socket. 'GET '
-    reads as a 21,573-byte packet; uWSGI waits for it and drops the connection."""
-    project = bake(server="nginx-uwsgi", processes="2")
+    reads as a 21,573-byte packet: with a bigger buffer-size uWSGI waits for it and
+    drops the connection at its socket timeout, saying nothing; with a smaller one it
+    logs the seed's "invalid request block size" at once."""
+    project = bake(server="nginx-uwsgi", processes="2", buffer_size=buffer_size)
     address = str(tmp_path / "app.sock")
     env = native_env(APP_ADDRESS=address)
     with running(["uwsgi", "--ini", "uwsgi.ini"], project, env, tmp_path / "uwsgi.log"):
         wait_until(lambda: healthcheck_passes(project, env), 30)
+        started = time.monotonic()
         assert exchange(address, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", timeout=15) == b""
+        seconds = time.monotonic() - started
+    complaint = f"invalid request block size: 21573 (max {buffer_size})...skip"
+    assert (complaint in (tmp_path / "uwsgi.log").read_text()) == (buffer_size < 21573)
+    print(f"buffer-size {buffer_size}: connection dropped after {seconds:.1f} s")
 
 
 def test_processes_auto_counts_this_machines_cpus(bake: Bake, tmp_path: Path) -> None:

@@ -1,0 +1,142 @@
+"""A baked project's compose stack, brought up for real and always taken down.
+
+Built on pytest-docker's compose executor and services (published ports,
+waiting) and the docker SDK (inspect, exec). Every stack gets its own compose
+project name; `down --volumes --rmi local` removes its containers, network,
+volumes and images, also when the test fails."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+from pytest_docker.plugin import DockerComposeExecutor, Services
+
+from helpers import free_port, http_get
+from hooks.plan import Plan
+
+UP_TIMEOUT_SECONDS = 240
+
+
+def docker_client() -> docker.DockerClient:
+    """The engine, or a failure that says how to get one: never a skip."""
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as error:
+        raise RuntimeError(
+            f"no Docker engine answers ({error}); `make setup` starts one on Debian as root"
+        ) from error
+    return client
+
+
+@dataclass
+class Stack:
+    """A running compose project made from a baked project."""
+
+    project: Path
+    plan: Plan
+    name: str
+    compose: DockerComposeExecutor
+    services: Services
+    client: docker.DockerClient
+    port: int
+    settings: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def front(self) -> str:
+        """host:port of the published front door, on 127.0.0.1."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def front_service(self) -> str:
+        return "nginx" if self.plan.nginx else "app"
+
+    def get(self, path: str = "/", **kwargs: object) -> tuple[int, bytes]:
+        return http_get(self.front, path, **kwargs)  # type: ignore[arg-type]
+
+    def container(self, service: str) -> Container:
+        [container] = self.client.containers.list(
+            all=True,
+            filters={
+                "label": [
+                    f"com.docker.compose.project={self.name}",
+                    f"com.docker.compose.service={service}",
+                ]
+            },
+        )
+        return container
+
+    def containers(self) -> list[Container]:
+        return self.client.containers.list(
+            all=True, filters={"label": f"com.docker.compose.project={self.name}"}
+        )
+
+    def run(self, subcommand: str) -> str:
+        """`docker compose -p NAME SUBCOMMAND` in the project folder; its output."""
+        return self.compose.execute(subcommand).decode()
+
+    def exec(self, service: str, command: list[str], user: str = "") -> tuple[int, str]:
+        """Run a command in a service's container: (exit code, output)."""
+        code, output = self.container(service).exec_run(command, user=user)
+        return code, output.decode(errors="replace")
+
+    def logs(self, service: str) -> str:
+        return self.container(service).logs().decode(errors="replace")
+
+    def wait_healthy(self, seconds: float = 60) -> None:
+        """Wait until every container of the stack reports healthy."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            states = [health(container) for container in self.containers()]
+            if states and all(state == "healthy" for state in states):
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"{self.name} not healthy after {seconds} s: {states}")
+
+
+def health(container: Container) -> str:
+    container.reload()
+    return container.attrs["State"].get("Health", {}).get("Status", "none")
+
+
+def write_env(project: Path, settings: dict[str, str]) -> None:
+    """Add settings to the project's .env, as a user configures the stack."""
+    with (project / ".env").open("a") as env:
+        env.writelines(f"{key}={value}\n" for key, value in settings.items())
+
+
+@contextlib.contextmanager
+def compose_stack(
+    project: Path, plan: Plan, base_images: dict[str, str], **settings: str
+) -> Iterator[Stack]:
+    """Build and start the project's stack on a free port of 127.0.0.1, wait until
+    healthy, yield it; take everything down on the way out."""
+    client = docker_client()
+    port = free_port()
+    settings = {"BIND_ADDRESS": "127.0.0.1", "HTTP_PORT": str(port), **base_images, **settings}
+    write_env(project, settings)
+    name = re.sub(r"[^a-z0-9]", "", f"fu{project.parent.name}{time.time_ns()}")[-40:]
+    compose = DockerComposeExecutor("docker compose", str(project / "compose.yaml"), name)
+    stack = Stack(project, plan, name, compose, Services(compose), client, port, settings)
+    try:
+        try:
+            stack.run(f"up --build --detach --wait --wait-timeout {UP_TIMEOUT_SECONDS}")
+        except Exception as error:
+            raise RuntimeError(f"{error}\n--- logs\n{stack.run('logs --no-color')}") from error
+        assert (
+            stack.services.port_for(
+                stack.front_service, plan.fact("nginx_port" if plan.nginx else "app_port")
+            )
+            == port
+        )
+        yield stack
+    finally:
+        stack.run("down --volumes --rmi local --timeout 60")
