@@ -25,11 +25,19 @@ from jinja2.ext import Extension
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 
 # uWSGI's buffer-size is stored in a 16-bit field: 65535 is the most it takes.
-# Below 8192 (the seed's value) nginx could keep no more than 1 KB per header.
-BUFFER_SIZE_MIN = 8192
+# Below 16384, the headers nginx may pass could not be allowed even 3 KB in all.
+BUFFER_SIZE_MIN = 16384
 BUFFER_SIZE_MAX = 65535
-# nginx keeps request headers in this many buffers (its default count).
-NGINX_HEADER_BUFFERS = 4
+# What nginx may pass upstream, for sizing its header buffers: its first buffer
+# (client_header_buffer_size, 1k by default), at most 1000 header lines
+# (max_headers, nginx >= 1.29.8 and Debian's patched packages), each growing by
+# up to 7 bytes as a uwsgi variable ("HTTP_" and two 2-byte lengths, for a bare
+# "name:" line), the path and query passed again (PATH_INFO, QUERY_STRING), and
+# nginx's own variables (uwsgi_params, under 1 KB).
+NGINX_FIRST_HEADER_BUFFER = 1024
+NGINX_MAX_HEADERS = 1000
+UWSGI_VARIABLE_GROWTH = 7
+NGINX_OWN_VARIABLES = 1024
 
 
 @dataclass(frozen=True)
@@ -168,14 +176,32 @@ class Plan:
 
     @property
     def nginx_header_buffer_kb(self) -> int:
-        """Size of each of nginx's large header buffers, derived from buffer_size.
+        """The size of nginx's large header buffers: the longest request or header
+        line it takes, an eighth of buffer_size (8k for 65535, nginx's default)."""
+        return (self.buffer_size + 1) // 8 // 1024
 
-        What nginx accepts (NGINX_HEADER_BUFFERS buffers of this size) must fit
-        in one uWSGI packet of buffer_size bytes, with room for the request
-        line nginx passes again as several variables; 65535 gives nginx's
-        default of 4 x 8k.
-        """
-        return max(1, (self.buffer_size + 1) // (2 * NGINX_HEADER_BUFFERS * 1024))
+    @property
+    def nginx_header_buffers(self) -> int:
+        """How many large header buffers nginx gets: as many as keep the worst
+        request it may pass upstream within uWSGI's buffer_size (4 for 65535,
+        nginx's default), so a bigger request gets a 4xx from nginx, never a
+        5xx from uWSGI ("invalid request block size", "uwsgi request is too big")."""
+        line = self.nginx_header_buffer_kb * 1024
+        room = (
+            self.buffer_size
+            - NGINX_FIRST_HEADER_BUFFER
+            - NGINX_MAX_HEADERS * UWSGI_VARIABLE_GROWTH
+            - 2 * line
+            - NGINX_OWN_VARIABLES
+        )
+        return room // line
+
+    @property
+    def uwsgi_max_vars(self) -> int:
+        """uWSGI's max-vars, enough for every variable a buffer_size packet can hold
+        (each takes at least 8 bytes; each max-vars unit holds two). uWSGI's default
+        (64) drops requests with more than about 110 headers."""
+        return self.buffer_size // 16
 
     @property
     def harakiri(self) -> int:

@@ -11,7 +11,14 @@ import pytest
 
 from conftest import Bake
 from helpers import VENV_BIN, run
-from hooks.plan import TEMPLATE_ROOT, Plan, problems
+from hooks.plan import (
+    BUFFER_SIZE_MAX,
+    BUFFER_SIZE_MIN,
+    TEMPLATE_ROOT,
+    Plan,
+    problems,
+    template_context,
+)
 
 BAD_ANSWERS = [
     ("project_slug", "1service", "expected a lowercase Python identifier"),
@@ -30,8 +37,8 @@ BAD_ANSWERS = [
     ("processes", "many", "expected 'auto' or a positive integer"),
     ("threads", "0", "expected a positive integer"),
     ("threads", "2.5", "expected a positive integer"),
-    ("buffer_size", "4096", "expected bytes from 8192 to 65535"),
-    ("buffer_size", "65536", "expected bytes from 8192 to 65535"),
+    ("buffer_size", "16383", "expected bytes from 16384 to 65535"),
+    ("buffer_size", "65536", "expected bytes from 16384 to 65535"),
 ]
 # Choice variables: cookiecutter itself refuses these before any hook runs.
 BAD_CHOICES = [
@@ -83,6 +90,11 @@ def test_every_bad_answer_is_reported_at_once() -> None:
 
 def test_defaults_have_no_problems() -> None:
     assert problems(Plan.defaults().answers) == []
+
+
+def test_the_buffer_size_prompt_names_the_allowed_range() -> None:
+    prompt = template_context()["__prompts__"]["buffer_size"]
+    assert f"({BUFFER_SIZE_MIN}-{BUFFER_SIZE_MAX})" in prompt
 
 
 ODD_TEXT = {

@@ -114,6 +114,7 @@ def test_ini_has_exactly_the_shapes_listener(project: Path, plan: Plan) -> None:
 def test_ini_options_follow_the_answers(project: Path, plan: Plan) -> None:
     options = dict(ini_options(project / "uwsgi.ini"))
     assert options["buffer-size"] == str(plan.buffer_size)
+    assert options["max-vars"] == str(plan.uwsgi_max_vars)
     assert options["threads"] == str(plan.threads)
     if plan.processes is None:
         assert "auto_processes.py" in options["processes"]
@@ -131,7 +132,8 @@ def test_nginx_passes_with_the_listeners_protocol(project: Path, plan: Plan) -> 
     site = (project / "nginx/templates/default.conf.template").read_text()
     assert ("uwsgi_pass" in site) == (plan.listener == "socket")
     assert ("proxy_pass" in site) == (plan.listener == "http-socket")
-    assert f"large_client_header_buffers 4 {plan.nginx_header_buffer_kb}k;" in site
+    buffers = f"{plan.nginx_header_buffers} {plan.nginx_header_buffer_kb}k"
+    assert f"large_client_header_buffers {buffers};" in site
 
 
 def test_compose_file_is_valid_and_publishes_only_the_front_door(project: Path, plan: Plan) -> None:

@@ -112,7 +112,7 @@ def test_uwsgi_serves_the_app_from_the_generated_ini(
     assert "spawned uWSGI worker 2" in log and "spawned uWSGI worker 3" not in log
 
 
-@pytest.mark.parametrize("buffer_size", [65535, 8192])
+@pytest.mark.parametrize("buffer_size", [65535, 16384])
 def test_plain_http_to_the_uwsgi_socket_gets_no_answer(
     bake: Bake, tmp_path: Path, buffer_size: int
 ) -> None:
