@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import os
@@ -9,8 +10,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +148,88 @@ def exchange(address: str, data: bytes, timeout: float) -> bytes:
 def template_file(relative: str) -> Path:
     """A file of the template repository."""
     return TEMPLATE_ROOT / relative
+
+
+@dataclass
+class LoadResult:
+    """What a bounded load saw: every response status, and every failure."""
+
+    statuses: collections.Counter[int] = field(default_factory=collections.Counter)
+    failures: list[str] = field(default_factory=list)
+    bodies: collections.Counter[bytes] = field(default_factory=collections.Counter)
+
+    @property
+    def requests(self) -> int:
+        return sum(self.statuses.values()) + len(self.failures)
+
+    @property
+    def errors(self) -> list[str]:
+        """Failures and non-200 answers."""
+        bad = [
+            f"HTTP {status} x{count}" for status, count in self.statuses.items() if status != 200
+        ]
+        return bad + self.failures
+
+
+class Load:
+    """Steady load on host:port from `clients` threads, each a request at a time on a
+    fresh connection, until stopped, `max_requests` in all, or `max_seconds`.
+
+        with Load("127.0.0.1:8000", clients=20) as load:
+            ...                     # operate on the stack meanwhile
+        assert load.result.errors == []
+    """
+
+    def __init__(
+        self,
+        address: str,
+        path: str = "/",
+        clients: int = 20,
+        max_requests: int = 20000,
+        max_seconds: float = 120,
+        timeout: float = 10,
+    ) -> None:
+        self.address, self.path, self.timeout = address, path, timeout
+        self.max_requests, self.max_seconds = max_requests, max_seconds
+        self.result = LoadResult()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._sent = 0
+        self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(clients)]
+
+    def __enter__(self) -> Load:
+        self._deadline = time.monotonic() + self.max_seconds
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self) -> LoadResult:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        return self.result
+
+    def wait_for(self, requests: int) -> None:
+        """Wait until `requests` more requests have been answered (or failed)."""
+        target = self.result.requests + requests
+        while self.result.requests < target and not self._stop.is_set():
+            time.sleep(0.05)
+
+    def _client(self) -> None:
+        while not self._stop.is_set() and time.monotonic() < self._deadline:
+            with self._lock:
+                if self._sent >= self.max_requests:
+                    return
+                self._sent += 1
+            try:
+                status, body = http_get(self.address, self.path, timeout=self.timeout)
+            except (OSError, ValueError, IndexError) as error:
+                with self._lock:
+                    self.result.failures.append(repr(error))
+                continue
+            with self._lock:
+                self.result.statuses[status] += 1
+                self.result.bodies[body] += 1
