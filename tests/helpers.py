@@ -213,9 +213,10 @@ class Load:
         return self.result
 
     def wait_for(self, requests: int) -> None:
-        """Wait until `requests` more requests have been answered (or failed)."""
+        """Wait until `requests` more requests have been answered (or failed), or the
+        load has ended (stopped, or its requests or seconds used up)."""
         target = self.result.requests + requests
-        while self.result.requests < target and not self._stop.is_set():
+        while self.result.requests < target and any(thread.is_alive() for thread in self._threads):
             time.sleep(0.05)
 
     def _client(self) -> None:
@@ -233,3 +234,67 @@ class Load:
             with self._lock:
                 self.result.statuses[status] += 1
                 self.result.bodies[body] += 1
+
+
+@dataclass
+class Reply:
+    """What came back for one raw request: an HTTP answer, or how the connection ended
+    without one ("empty": closed without a byte, "reset", "timeout", or "unparsable":
+    bytes that are no HTTP status line)."""
+
+    status: int | None
+    headers: dict[str, str]
+    body: bytes
+    ending: str
+
+    @property
+    def outcome(self) -> int | str:
+        """The status, or how the connection ended without one."""
+        return self.status if self.status is not None else self.ending
+
+
+def send_request(address: str, data: bytes, timeout: float = 10) -> Reply:
+    """Send raw bytes to host:port and read the answer, up to the end of its body
+    (Content-Length) or until the server closes. A server may answer and close while the
+    request is still being sent (a body over the limit): its answer is read all the same.
+    Header names come back in lower case."""
+    host, _, port = address.rpartition(":")
+    received = b""
+    ending = "empty"
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        try:
+            sock.sendall(data)
+        except OSError as error:  # stopped reading, or reset: an answer may be waiting
+            ending = "timeout" if isinstance(error, TimeoutError) else "reset"
+        try:
+            while not answer_complete(received):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        except ConnectionResetError:
+            ending = "reset"
+        except TimeoutError:
+            ending = "timeout"
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        return Reply(None, {}, received, "unparsable" if received else ending)
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return Reply(int(parts[1]), headers, body, "answered")
+
+
+def answer_complete(received: bytes) -> bool:
+    """Whether an HTTP answer has all its head and, when it gives one, its Content-Length."""
+    head, separator, body = received.partition(b"\r\n\r\n")
+    if not separator:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length" and value.strip().isdigit():
+            return len(body) >= int(value)
+    return False

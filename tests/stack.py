@@ -8,11 +8,13 @@ volumes and images, also when the test fails."""
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -88,6 +90,26 @@ class Stack:
         code, output = self.container(service).exec_run(command, user=user)
         return code, output.decode(errors="replace")
 
+    def uwsgi_stats(self) -> dict[str, Any]:
+        """uWSGI's stats server, read from inside the app container (pids are the
+        container's): the master's "pid" and each of "workers" with its "pid"."""
+        address = self.plan.fact("stats_address")
+        code, output = self.exec(
+            "app",
+            [
+                "python3",
+                "-c",
+                f"import urllib.request as u; print(u.urlopen('http://{address}').read().decode())",
+            ],
+        )
+        assert code == 0, output
+        return json.loads(output)
+
+    def kill(self, service: str, pid: int) -> None:
+        """kill -9 a process of a service, from inside its container."""
+        code, output = self.exec(service, ["sh", "-c", f"kill -KILL {pid}"])
+        assert code == 0, output
+
     def logs(self, service: str) -> str:
         return self.container(service).logs().decode(errors="replace")
 
@@ -115,28 +137,39 @@ def write_env(project: Path, settings: dict[str, str]) -> None:
 
 @contextlib.contextmanager
 def compose_stack(
-    project: Path, plan: Plan, base_images: dict[str, str], **settings: str
+    project: Path,
+    plan: Plan,
+    base_images: dict[str, str],
+    compose_files: tuple[str, ...] = ("compose.yaml",),
+    wait: bool = True,
+    services: tuple[str, ...] = (),
+    **settings: str,
 ) -> Iterator[Stack]:
-    """Build and start the project's stack on a free port of 127.0.0.1, wait until
-    healthy, yield it; take everything down on the way out."""
+    """Build and start the project's stack on a free port of 127.0.0.1 and (with `wait`)
+    wait until healthy; yield it; take everything down on the way out.
+
+    `settings` go to the project's .env, as a user would set them; `compose_files`
+    are the project's compose files to combine (compose.live.yaml, say); `services`
+    limits `up` to those services."""
     client = docker_client()
     port = free_port()
     settings = {"BIND_ADDRESS": "127.0.0.1", "HTTP_PORT": str(port), **base_images, **settings}
     write_env(project, settings)
     name = re.sub(r"[^a-z0-9]", "", f"fu{project.parent.name}{time.time_ns()}")[-40:]
-    compose = DockerComposeExecutor("docker compose", str(project / "compose.yaml"), name)
+    files = [str(project / file) for file in compose_files]
+    compose = DockerComposeExecutor("docker compose", files, name)
     stack = Stack(project, plan, name, compose, Services(compose), client, port, settings)
     try:
+        up = "up --build --detach"
+        if wait:
+            up += f" --wait --wait-timeout {UP_TIMEOUT_SECONDS}"
         try:
-            stack.run(f"up --build --detach --wait --wait-timeout {UP_TIMEOUT_SECONDS}")
+            stack.run(" ".join((up, *services)))
         except Exception as error:
             raise RuntimeError(f"{error}\n--- logs\n{stack.run('logs --no-color')}") from error
-        assert (
-            stack.services.port_for(
-                stack.front_service, plan.fact("nginx_port" if plan.nginx else "app_port")
-            )
-            == port
-        )
+        if wait:
+            front_port = plan.fact("nginx_port" if plan.nginx else "app_port")
+            assert stack.services.port_for(stack.front_service, front_port) == port
         yield stack
     finally:
         stack.run("down --volumes --rmi local --timeout 60")
