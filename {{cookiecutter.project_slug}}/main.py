@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -19,11 +20,19 @@ DESCRIPTION = {{ cookiecutter.description | tojson }}
 MAX_CONTENT_LENGTH = {{ plan.max_body_bytes }}
 
 
+def secret_key() -> str | None:
+    """SECRET_KEY from the environment, or read from the file SECRET_KEY_FILE names
+    (a Docker swarm or Kubernetes secret mounted as a file)."""
+    if path := os.environ.get("SECRET_KEY_FILE"):
+        return Path(path).read_text().strip()
+    return os.environ.get("SECRET_KEY")
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application; `config` overrides settings (the tests use it)."""
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=os.environ.get("SECRET_KEY"),
+        SECRET_KEY=secret_key(),
         MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
     )
     app.config.update(config or {})
@@ -33,8 +42,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 {%- endif %}
     if not app.config["SECRET_KEY"]:
         raise RuntimeError(
-            "SECRET_KEY is not set: give it a long random value in the environment"
-            " (docker compose reads it from .env; see .env.example)"
+            "SECRET_KEY is not set: give it a long random value in the environment, or"
+            " SECRET_KEY_FILE the path of a file holding one (docker compose reads .env;"
+            " see .env.example)"
         )
 
     @app.get("/")

@@ -1,5 +1,7 @@
 """The Flask app, through Flask's test client."""
 
+from pathlib import Path
+
 import pytest
 from flask import request
 from flask.testing import FlaskClient
@@ -36,6 +38,12 @@ def test_body_over_the_limit_is_refused() -> None:
     client = app.test_client()
     assert client.post("/echo", data=b"x" * MAX_CONTENT_LENGTH).status_code == 200
     assert client.post("/echo", data=b"x" * (MAX_CONTENT_LENGTH + 1)).status_code == 413
+
+
+def test_secret_key_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "secret_key").write_text("from-a-file\n")
+    monkeypatch.setenv("SECRET_KEY_FILE", str(tmp_path / "secret_key"))
+    assert create_app().config["SECRET_KEY"] == "from-a-file"
 
 
 def test_missing_secret_key_stops_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
