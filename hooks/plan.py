@@ -233,6 +233,14 @@ class Plan:
         return int(self.fact("max_body_mb")) * 1024 * 1024
 
     @property
+    def uwsgi_limit_post(self) -> int:
+        """Without nginx, the biggest body uWSGI reads at all. uWSGI reads a body in full
+        before answering (post-buffering), so one over max_body_bytes is read and then
+        answered 413; one over twice that is dropped unread (limit-post gives no answer),
+        so no client makes a worker buffer more than this."""
+        return 2 * self.max_body_bytes
+
+    @property
     def python_image(self) -> str:
         return str(self.fact("python_image")).format(python_version=self.answers["python_version"])
 

@@ -184,7 +184,8 @@ def test_supervisord_exits_non_zero_when_the_app_cannot_start(
     )
     log = result.stdout + result.stderr
     assert result.returncode == -signal.SIGKILL, log
-    assert log.count("exited: uwsgi (exit status 22; not expected)") == 4  # the start and 3 retries
+    # uwsgi.ini imports the app first (exec-asap), which exits 1: the start and 3 retries.
+    assert log.count("exited: uwsgi (exit status 1; not expected)") == 4
     assert "gave up: uwsgi entered FATAL state" in log
     assert "ModuleNotFoundError: No module named 'module_that_does_not_exist'" in log
     assert "exit_on_fatal: processname:uwsgi" in log
