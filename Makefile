@@ -52,5 +52,9 @@ lock: $(BIN)/cookiecutter ## re-pin the generated project's requirements (needs 
 		&& ../$(BIN)/pip-compile --quiet --no-header --strip-extras --no-emit-index-url \
 		--no-emit-find-links -o requirements-dev.txt requirements-dev.in
 
+.PHONY: bench
+bench: setup ## measure every shape against the alternatives (about 15 minutes); results in bench/results/
+	$(BIN)/python -m bench
+
 clean: ## remove the virtualenv and build output
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

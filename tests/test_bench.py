@@ -1,0 +1,369 @@
+"""The bench's own code (bench/, `make bench`): wrk output parsing on captured
+output, medians and ratios, goals, the Markdown report and the chart; the
+configurations' variants against a fresh bake; and a short real run (--quick)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import wrk
+from bench.chart import write_chart
+from bench.configs import Config, configs, select
+from bench.report import (
+    README_END,
+    README_START,
+    Results,
+    goals,
+    render_markdown,
+    render_readme_section,
+    replace_readme_section,
+)
+from bench.stats import Run, ratio, rotated, summarize
+from conftest import Bake
+from hooks.plan import TEMPLATE_ROOT
+
+WRK_OUTPUT = Path(__file__).parent / "data" / "wrk"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+# -- wrk output ------------------------------------------------------------------
+
+
+def test_wrk_output_of_a_loaded_stack() -> None:
+    result = wrk.parse((WRK_OUTPUT / "nginx-uwsgi.txt").read_text())
+    assert result.requests_per_second == 4012.57
+    assert result.p50_ms == pytest.approx(11.61)
+    assert result.p99_ms == pytest.approx(127.37)
+    assert (result.requests, result.seconds) == (20459, pytest.approx(5.10))
+    assert result.errors == 0
+
+
+def test_wrk_output_in_other_units() -> None:
+    result = wrk.parse((WRK_OUTPUT / "ceiling-nginx.txt").read_text())
+    assert result.requests_per_second == 37606.69
+    assert result.p50_ms == pytest.approx(1.18)
+    output = (WRK_OUTPUT / "nginx-uwsgi.txt").read_text()
+    output = output.replace("50%   11.61ms", "50%  812.00us").replace(
+        "99%  127.37ms", "99%    1.02s"
+    )
+    result = wrk.parse(output)
+    assert result.p50_ms == pytest.approx(0.812)
+    assert result.p99_ms == pytest.approx(1020)
+
+
+def test_wrk_non_2xx_answers_are_errors() -> None:
+    result = wrk.parse((WRK_OUTPUT / "not-found.txt").read_text())
+    assert result.non_2xx == 989
+    assert result.socket_errors == 0
+    assert result.errors == 989
+
+
+def test_wrk_socket_errors_are_errors() -> None:
+    result = wrk.parse((WRK_OUTPUT / "closed.txt").read_text())
+    assert result.read_errors == 12642
+    assert result.errors == 12642
+    assert result.requests_per_second == 0
+    assert result.p99_ms == 0
+
+
+def test_wrk_output_without_latency_is_refused() -> None:
+    output = (WRK_OUTPUT / "nginx-uwsgi.txt").read_text()
+    without = "\n".join(line for line in output.splitlines() if "%" not in line or "Stdev" in line)
+    with pytest.raises(wrk.WrkOutputError, match="50% latency"):
+        wrk.parse(without)
+    with pytest.raises(wrk.WrkOutputError, match="Requests/sec"):
+        wrk.parse("unable to connect to 127.0.0.1:1 Connection refused\n")
+
+
+def test_wrk_command() -> None:
+    assert wrk.command("http://127.0.0.1:8080/", 5, 64, 2, 5) == [
+        "wrk",
+        "--threads=2",
+        "--connections=64",
+        "--duration=5s",
+        "--timeout=5s",
+        "--latency",
+        "http://127.0.0.1:8080/",
+    ]
+    assert "--latency" not in wrk.command("http://x/", 1, 8, 1, 2, latency=False)
+
+
+# -- medians, ratios, order --------------------------------------------------------
+
+
+def run(config: str, rate: float, round_: int = 0, **fields: Any) -> Run:
+    values: dict[str, Any] = {"p50_ms": 10.0, "p99_ms": 50.0, "requests": 100, "errors": 0}
+    values.update(fields)
+    return Run(config=config, round=round_, requests_per_second=rate, **values)
+
+
+def test_summaries_are_medians_over_the_rounds() -> None:
+    runs = [
+        run("a", 3000, 0, p99_ms=90.0, cold_start_s=6.0),
+        run("a", 1000, 1, p99_ms=10.0, cold_start_s=None),
+        run("a", 2000, 2, p99_ms=30.0, errors=2, cold_start_s=4.0),
+        run("b", 500, 0),
+    ]
+    summaries = summarize(runs)
+    a = summaries["a"]
+    assert (a.runs, a.requests_per_second, a.rps_min, a.rps_max) == (3, 2000, 1000, 3000)
+    assert a.p99_ms == 30.0
+    assert a.errors == 2
+    assert a.cold_start_s == 5.0  # the median of the runs that timed it
+    assert a.spread == 1.0
+    assert summaries["b"].cold_start_s is None
+
+
+def test_ratios_and_round_order() -> None:
+    assert ratio(3000, 1000) == 3
+    assert ratio(None, 1000) is None
+    assert ratio(3000, None) is None
+    assert ratio(3000, 0) is None
+    assert rotated(["a", "b", "c"], 0) == ["a", "b", "c"]
+    assert rotated(["a", "b", "c"], 1) == ["b", "c", "a"]
+    assert rotated(["a", "b", "c"], 4) == ["b", "c", "a"]
+
+
+# -- the report ------------------------------------------------------------------
+
+
+def results_document(**rates: float) -> dict[str, Any]:
+    """A results document as the bench writes it, with these median rates."""
+    chosen = {config.key: config for config in configs()}
+    runs = []
+    for key, rate in rates.items():
+        for round_ in range(3):
+            cold = 4.0 + round_ if chosen[key].cold_start else None
+            notes = {"cpu_us_stack": 2e6 / rate, "cpu_us_docker": 50.0}
+            runs.append(
+                run(
+                    key, rate * (0.9 + 0.1 * round_), round_, cold_start_s=cold, notes=notes
+                ).to_json()
+            )
+    return {
+        "started": "2026-11-26T12:00:00+00:00",
+        "elapsed_s": 700.0,
+        "settings": {"duration_s": 5, "warmup_s": 1, "connections": 64, "threads": 2,
+                     "timeout_s": 5, "rounds": 3, "set": "full"},
+        "machine": {"cpu": "Test CPU", "cpus": 2, "kernel": "6.0", "memory_gb": "4"},
+        "versions": {"docker": "20.10", "wrk": "4.1.0"},
+        "configs": [
+            {"key": key, "label": config.label, "section": config.section, "build": config.build,
+             "baseline": config.baseline, "cold_start": config.cold_start, "load": config.load,
+             "short": config.chart_label}
+            for key, config in chosen.items()
+            if key in rates
+        ],
+        "runs": runs,
+        "images": {"default": {"app": 140_000_000, "nginx": 99_000_000},
+                   "nginx-http": {"app": 139_000_000, "nginx": 99_000_000},
+                   "gunicorn": {"app": 130_000_000}},
+        "base_images": {"PYTHON_IMAGE": {"name": "python:3.13-slim", "size": 117_000_000},
+                        "NGINX_IMAGE": {"name": "nginx:stable-alpine", "size": 98_900_000}},
+        "rebuild_s": {"default": 2.5, "nginx-http": 2.4, "gunicorn": 3.0},
+        "failures": [],
+    }  # fmt: skip
+
+
+FULL_RATES = {
+    "nginx-uwsgi": 6000.0,
+    "gunicorn-sync": 1500.0,
+    "ceiling-nginx": 30000.0,
+    "ceiling-raw-wsgi": 8000.0,
+    "sweep-2x1": 6200.0,
+    "sweep-8x2": 5000.0,
+    "native": 9000.0,
+    "tcp": 5000.0,
+}
+
+
+def test_goals_met_and_missed() -> None:
+    found = {goal.name: goal for goal in goals(Results(results_document(**FULL_RATES)))}
+    vs_gunicorn = found["Default shape against gunicorn sync (4 workers) behind the same nginx"]
+    assert (vs_gunicorn.measured, vs_gunicorn.met) == ("4.00x", True)
+    sweep = found["Default shape against the best processes x threads"]
+    assert sweep.met is True and sweep.measured.startswith("97% of the best (2 processes")
+    native = found["Default shape in Docker against the same processes natively"]
+    assert (native.measured, native.met) == ("67%", True)
+    raw = found["Flask under the default shape against the raw-WSGI ceiling"]
+    assert (raw.measured, raw.met) == ("75%", True)
+    image = found["App image above its base image"]
+    assert (image.measured, image.met) == ("23.0 MB", True)
+    cold = found["Cold start of the default shape (`up` to healthy)"]
+    assert (cold.measured, cold.met) == ("5.0 s", False)
+    assert cold.note == "0.0 s over"
+    errors = "Errors (socket errors, non-2xx answers) of the shapes, alternatives, sweep, native"
+    assert found[errors].met is True
+
+    slower = goals(Results(results_document(**{**FULL_RATES, "nginx-uwsgi": 3000.0})))
+    by_name = {goal.name: goal for goal in slower}
+    missed = by_name["Default shape against gunicorn sync (4 workers) behind the same nginx"]
+    assert (missed.met, missed.note) == (False, "short by 1.00x")
+    assert by_name["Default shape against the best processes x threads"].met is False
+
+
+def test_errors_goal_counts_the_compared_configurations() -> None:
+    data = results_document(**FULL_RATES, standalone=2000.0, **{"burst-256": 9000.0})
+    for run_ in data["runs"]:
+        if run_["config"] in ("standalone", "burst-256"):
+            run_["errors"] = 10
+    found = {goal.name: goal for goal in goals(Results(data))}
+    errors = found[
+        "Errors (socket errors, non-2xx answers) of the shapes, alternatives, sweep, native"
+    ]
+    # burst-256 is a variant run to show errors; standalone is one of the shapes.
+    assert (errors.measured, errors.met, errors.note) == ("30", False, "in standalone")
+
+
+def test_goals_not_measured_in_a_partial_run() -> None:
+    found = goals(Results(results_document(**{"nginx-uwsgi": 5000.0})))
+    not_measured = [goal.name for goal in found if goal.met is None]
+    assert "Default shape against gunicorn sync (4 workers) behind the same nginx" in not_measured
+    assert "Default shape in Docker against the same processes natively" in not_measured
+
+
+def test_markdown_report() -> None:
+    markdown = render_markdown(results_document(**FULL_RATES), "chart.png")
+    assert markdown.startswith("# flask-uwsgi benchmark\n")
+    assert "![requests per second and p99 latency of each configuration](chart.png)" in markdown
+    for heading in ("## Goals", "## Shapes, alternatives and ceilings", "## Machine", "## Method"):
+        assert heading in markdown
+    default_row = next(
+        line for line in markdown.splitlines() if line.startswith("| nginx-uwsgi (default)")
+    )
+    cells = [cell.strip() for cell in default_row.strip("|").split("|")]
+    # rate (min-max), x gunicorn, % of the nginx and raw-WSGI ceilings, p50, p99, errors,
+    # CPU per request (stack + Docker), app image (+ above base), nginx image, cold start,
+    # rebuild
+    assert cells[1:] == [
+        "6,000 (5,400-6,600)", "4.00x", "20%", "75%", "10.0", "50.0", "0", "333 + 50",
+        "140 (+23)", "99 (+0)", "5.0", "2.5",
+    ]  # fmt: skip
+    assert "| 4 processes x 2 threads: auto (default) |" in markdown
+    assert "Test CPU" in markdown
+
+
+def test_readme_section_between_markers() -> None:
+    data = results_document(**FULL_RATES)
+    section = render_readme_section(data, "docs/bench/latest.png", "docs/bench/latest.md")
+    assert "![requests per second" in section and "make bench" in section
+    readme = f"# Title\n\n{README_START}\nOLD-SECTION\n{README_END}\n\nmore\n"
+    updated = replace_readme_section(readme, section)
+    assert updated is not None
+    assert (
+        "OLD-SECTION" not in updated
+        and section in updated
+        and updated.endswith(f"{README_END}\n\nmore\n")
+    )
+    assert replace_readme_section("# no markers\n", section) is None
+
+
+def test_chart_is_a_png(tmp_path: Path) -> None:
+    path = write_chart(results_document(**FULL_RATES), tmp_path / "chart.png")
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
+
+
+# -- the configurations against the template ---------------------------------------
+
+
+class BakedSources:
+    """What variants are made from, baked by the tests' own fixture."""
+
+    def __init__(self, bake: Bake) -> None:
+        self._bake = bake
+
+    def project(self, build: str) -> Path:
+        server = {"default": "nginx-uwsgi"}.get(build, build)
+        return self._bake(server=server)
+
+    def bake(self, **answers: str) -> Path:
+        return self._bake(**answers)
+
+
+def baked_file(sources: BakedSources, config: Config, target: str) -> str:
+    """The file a mount replaces, as the template generates it."""
+    service_root = {"app": "", "nginx": "nginx/"}
+    relative = {
+        "/etc/nginx/nginx.conf": "nginx/nginx.conf",
+        "/etc/nginx/templates/default.conf.template": "nginx/templates/default.conf.template",
+    }.get(target, service_root["app"] + target.removeprefix("/app/"))
+    return (sources.project(config.build) / relative).read_text()
+
+
+def test_every_variant_changes_the_file_it_replaces(bake: Bake) -> None:
+    """A template change that a variant's edit no longer matches fails here (TemplateChanged)
+    rather than in the middle of `make bench`."""
+    sources = BakedSources(bake)
+    for config in configs():
+        for mount in config.mounts:
+            made = mount.make(sources)
+            assert made.strip(), config.key
+            assert made != baked_file(sources, config, mount.target), config.key
+
+
+def test_configuration_sets() -> None:
+    every = configs()
+    keys = [config.key for config in every]
+    assert len(keys) == len(set(keys))
+    quick = [config.key for config in select(every, "quick", [], [])]
+    assert quick == ["nginx-uwsgi", "ceiling-nginx", "native"]
+    full = {config.key for config in select(every, "full", [], [])}
+    required = {
+        *("nginx-uwsgi", "nginx-http", "standalone", "gunicorn-sync", "gunicorn-gthread"),
+        *("allinone", "ceiling-nginx", "ceiling-raw-wsgi", "native", "tcp", "uwsgi-log"),
+    }
+    assert required <= full
+    assert [c.key for c in select(every, "full", ["tcp", "native"], ["native"])] == ["tcp"]
+    with pytest.raises(SystemExit, match="unknown configuration"):
+        select(every, "full", ["nope"], [])
+
+
+# -- a short real run ------------------------------------------------------------------
+
+
+@pytest.mark.docker
+def test_quick_bench_run(tmp_path: Path) -> None:
+    """`python -m bench --quick`: the default shape, the nginx ceiling and the native
+    run, 1 s each; its report; and nothing of it left in Docker afterwards."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--results-dir", str(tmp_path)],
+        cwd=TEMPLATE_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    [folder] = [path for path in tmp_path.iterdir() if path.is_dir()]
+    data = json.loads((folder / "results.json").read_text())
+    measured = {run_["config"]: run_ for run_ in data["runs"]}
+    assert sorted(measured) == ["ceiling-nginx", "native", "nginx-uwsgi"]
+    for run_ in measured.values():
+        assert run_["requests_per_second"] > 0 and run_["errors"] == 0, run_
+        assert 0 < run_["p50_ms"] <= run_["p99_ms"], run_
+    assert measured["nginx-uwsgi"]["cold_start_s"] > 0
+    assert data["rebuild_s"]["default"] > 0
+    assert data["images"]["default"]["app"] > data["base_images"]["PYTHON_IMAGE"]["size"]
+    table = (folder / "table.md").read_text()
+    assert render_markdown(data, "chart.png") == table
+    for line in ("## Goals", "| nginx-uwsgi (default)", "| ceiling: nginx", "## Docker against"):
+        assert line in table
+    assert (folder / "chart.png").read_bytes().startswith(PNG_SIGNATURE)
+    for path in result.stdout.splitlines()[-3:]:
+        assert Path(path).is_file(), result.stdout
+    # The run removed its containers, volumes, networks and images.
+    run_id = data["run_id"]
+    for command in (
+        ["docker", "ps", "--all", "--quiet", "--filter", f"label=flask-uwsgi-bench={run_id}"],
+        ["docker", "image", "ls", "--quiet", f"flask-uwsgi-bench/{run_id}-*"],
+        ["docker", "volume", "ls", "--quiet", "--filter", f"name=flask-uwsgi-bench-{run_id}"],
+        ["docker", "network", "ls", "--quiet", "--filter", f"name=flask-uwsgi-bench-{run_id}"],
+    ):
+        left = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        assert left.strip() == "", command
