@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import keyword
+import math
 import re
 import sys
 from collections.abc import Mapping
@@ -38,6 +39,64 @@ NGINX_FIRST_HEADER_BUFFER = 1024
 NGINX_MAX_HEADERS = 1000
 UWSGI_VARIABLE_GROWTH = 7
 NGINX_OWN_VARIABLES = 1024
+
+# Docker's health check in the images (Dockerfile, nginx/Dockerfile), besides its
+# interval (cookiecutter.json); the orchestrators' probes follow it.
+HEALTHCHECK_TIMEOUT = 3
+HEALTHCHECK_RETRIES = 3
+APP_START_PERIOD = 60
+NGINX_START_PERIOD = 30
+# Scaling out (deploy/): app replicas, enough that one being replaced leaves two;
+# the most Kubernetes' autoscaler adds, at this CPU use (percent of the request).
+APP_REPLICAS = 3
+APP_MAX_REPLICAS = 10
+AUTOSCALE_CPU_PERCENT = 70
+# nginx replicas on Kubernetes (the swarm stack runs one on each node).
+NGINX_REPLICAS = 2
+# uWSGI's reload-on-rss (uwsgi.ini): a worker past this much memory is recycled.
+RELOAD_ON_RSS_MB = 512
+# An app replica's memory besides its workers: the master, supervisord, request
+# bodies buffered in /tmp (a tmpfs, counted as the container's memory).
+APP_MEMORY_OVERHEAD_MB = 256
+# nginx gives up connecting to an app address after this long and tries the next:
+# a replica that vanished (killed, its node down) answers nothing, while a live one,
+# however busy, accepts within one SYN retry (1 s). nginx's default is 60 s.
+NGINX_CONNECT_TIMEOUT = 2
+# Kubernetes' liveness probe looks this often: it only has to catch a dead app.
+LIVENESS_PERIOD = 10
+# Seconds a stopping pod keeps serving (preStop) while Kubernetes takes it out of
+# its Service's endpoints, before its process gets SIGTERM.
+DRAIN_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one replica may use (limits) and is set aside for it (requests,
+    reservations), in thousandths of a CPU and MiB."""
+
+    cpu_limit_millis: int
+    memory_limit_mb: int
+    cpu_request_millis: int
+    memory_request_mb: int
+
+    @property
+    def cpus(self) -> str:
+        """The CPU limit as Docker writes it ("1", "0.5")."""
+        return f"{self.cpu_limit_millis / 1000:g}"
+
+    @property
+    def reserved_cpus(self) -> str:
+        return f"{self.cpu_request_millis / 1000:g}"
+
+
+# One CPU for each app replica (processes = auto counts it: two workers), at least a
+# quarter of one set aside; nginx needs a fraction of what the app does.
+APP_CPU_LIMIT_MILLIS = 1000
+APP_CPU_REQUEST_MILLIS = 250
+APP_MEMORY_REQUEST_MB = 256
+NGINX_RESOURCES = Resources(
+    cpu_limit_millis=500, memory_limit_mb=128, cpu_request_millis=100, memory_request_mb=64
+)
 
 
 @dataclass(frozen=True)
@@ -214,6 +273,10 @@ class Plan:
         return self.harakiri + 10
 
     @property
+    def nginx_connect_timeout(self) -> int:
+        return NGINX_CONNECT_TIMEOUT
+
+    @property
     def worker_reload_mercy(self) -> int:
         """A graceful stop waits this long for a request of up to harakiri seconds."""
         return self.harakiri + 5
@@ -227,6 +290,129 @@ class Plan:
     def stop_grace_period(self) -> int:
         """Docker waits longer than supervisor before it sends SIGKILL."""
         return self.supervisor_stopwaitsecs + 5
+
+    @property
+    def healthcheck_interval(self) -> int:
+        return int(self.fact("healthcheck_interval"))
+
+    @property
+    def healthcheck_timeout(self) -> int:
+        return HEALTHCHECK_TIMEOUT
+
+    @property
+    def healthcheck_retries(self) -> int:
+        return HEALTHCHECK_RETRIES
+
+    @property
+    def app_start_period(self) -> int:
+        return APP_START_PERIOD
+
+    @property
+    def nginx_start_period(self) -> int:
+        return NGINX_START_PERIOD
+
+    @property
+    def app_replicas(self) -> int:
+        return APP_REPLICAS
+
+    @property
+    def app_max_replicas(self) -> int:
+        return APP_MAX_REPLICAS
+
+    @property
+    def autoscale_cpu_percent(self) -> int:
+        return AUTOSCALE_CPU_PERCENT
+
+    @property
+    def nginx_replicas(self) -> int:
+        return NGINX_REPLICAS
+
+    @property
+    def liveness_period(self) -> int:
+        return LIVENESS_PERIOD
+
+    @property
+    def drain_seconds(self) -> int:
+        return DRAIN_SECONDS
+
+    @property
+    def replica_workers(self) -> int:
+        """uWSGI workers in one orchestrated replica: the fixed count, or what `auto`
+        makes of the replica's CPU limit (twice its CPUs)."""
+        return self.processes or 2 * math.ceil(APP_CPU_LIMIT_MILLIS / 1000)
+
+    @property
+    def app_resources(self) -> Resources:
+        """An app replica's share. Its memory limit leaves every worker room to grow
+        to reload-on-rss, so uWSGI recycles a worker before the kernel kills one."""
+        return Resources(
+            cpu_limit_millis=APP_CPU_LIMIT_MILLIS,
+            memory_limit_mb=self.replica_workers * RELOAD_ON_RSS_MB + APP_MEMORY_OVERHEAD_MB,
+            cpu_request_millis=APP_CPU_REQUEST_MILLIS,
+            memory_request_mb=APP_MEMORY_REQUEST_MB,
+        )
+
+    @property
+    def reload_on_rss_mb(self) -> int:
+        return RELOAD_ON_RSS_MB
+
+    @property
+    def nginx_resources(self) -> Resources:
+        return NGINX_RESOURCES
+
+    @property
+    def nginx_stop_grace_period(self) -> int:
+        """nginx stops on SIGQUIT once its requests in flight are answered, which
+        takes at most nginx_read_timeout: the orchestrators wait longer."""
+        return self.nginx_read_timeout + 5
+
+    @property
+    def swarm_update_monitor(self) -> int:
+        """How long swarm watches each updated replica before the next: long enough
+        for the health check to fail `retries` times in a row, which rolls back."""
+        return self.healthcheck_interval * HEALTHCHECK_RETRIES + HEALTHCHECK_TIMEOUT
+
+    @property
+    def startup_failure_threshold(self) -> int:
+        """Kubernetes' startup probe keeps trying as long as Docker's start period."""
+        return APP_START_PERIOD // self.healthcheck_interval
+
+    @property
+    def nginx_startup_failure_threshold(self) -> int:
+        return NGINX_START_PERIOD // self.healthcheck_interval
+
+    @property
+    def liveness_failure_threshold(self) -> int:
+        """Failed liveness probes before Kubernetes restarts the app: for longer than
+        harakiri, so uWSGI replaces a stuck worker first and busy workers never
+        restart a pod."""
+        return self.harakiri // LIVENESS_PERIOD + 1
+
+    @property
+    def app_termination_grace_period(self) -> int:
+        """Kubernetes counts the grace period from preStop: the drain, then as long
+        as compose's stop_grace_period."""
+        return DRAIN_SECONDS + self.stop_grace_period
+
+    @property
+    def nginx_termination_grace_period(self) -> int:
+        return DRAIN_SECONDS + self.nginx_stop_grace_period
+
+    @property
+    def k8s_name(self) -> str:
+        """The project's name in Kubernetes objects: a DNS label (no underscores),
+        short enough for a suffix such as -nginx."""
+        return self.answers["project_slug"].replace("_", "-").strip("-")[:50].strip("-") or "app"
+
+    @property
+    def app_repository(self) -> str:
+        """The app image's name for an orchestrator (tagged with a version, behind a
+        registry's prefix when there is one)."""
+        return f"{self.answers['project_slug']}-app"
+
+    @property
+    def nginx_repository(self) -> str:
+        return f"{self.answers['project_slug']}-nginx"
 
     @property
     def max_body_bytes(self) -> int:
@@ -253,7 +439,9 @@ class Plan:
         """Files and folders of the template this plan does not use."""
         unused = []
         if not self.nginx:
+            # No nginx: nothing to spread requests over replicas (README: "Scaling out").
             unused.append("nginx")
+            unused.append("deploy")
         if self.processes is not None:
             unused.append("auto_processes.py")
             unused.append("tests/test_auto_processes.py")

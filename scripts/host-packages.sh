@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests and the bench run on this machine
-# (a real nginx, shellcheck, envsubst, debootstrap, wrk), skipping those present.
+# (a real nginx, shellcheck, envsubst, debootstrap, wrk, kubectl), skipping those present.
 # Needs root and apt; elsewhere it says what to install and fails.
 set -euo pipefail
 
@@ -12,6 +12,7 @@ declare -A packages=(
     [debootstrap]=debootstrap
     [wrk]=wrk
     [curl]=curl
+    [kubectl]=kubernetes-client
 )
 missing=()
 for command in "${!packages[@]}"; do

@@ -5,10 +5,10 @@ start, which must not look alive."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,24 +35,17 @@ def slow() -> str:
 MAX_REQUESTS = 200
 
 
-def prepare_for_operations(project: Path) -> None:
-    """The test's own changes to its baked copy: a slow route, early recycling."""
-    with (project / "main.py").open("a") as main:
-        main.write(SLOW_ROUTE)
-    ini = project / "uwsgi.ini"
-    ini.write_text(ini.read_text().replace("max-requests = 5000", f"max-requests = {MAX_REQUESTS}"))
-
-
 @pytest.fixture(scope="module", params=SERVERS)
 def stack(
     request: pytest.FixtureRequest, bake_session_copy: Bake, base_images: dict[str, str]
 ) -> Iterator[Stack]:
-    """Each shape, serving the code of its folder (compose.live.yaml) so it can be reloaded."""
+    """Each shape, serving the code of its folder (compose.live.yaml) so it can be reloaded,
+    with a slow route added for the graceful-stop test."""
     project = bake_session_copy(server=request.param)
-    prepare_for_operations(project)
-    with compose_stack(
-        project, Plan.defaults(server=request.param), base_images, compose_files=LIVE
-    ) as running:
+    with (project / "main.py").open("a") as main:
+        main.write(SLOW_ROUTE)
+    plan = Plan.defaults(server=request.param)
+    with compose_stack(project, plan, base_images, compose_files=LIVE) as running:
         yield running
 
 
@@ -153,7 +146,9 @@ def test_workers_recycle_under_load_with_no_failed_request(
 ) -> None:
     project = bake_fresh(server=server)
     ini = project / "uwsgi.ini"
-    ini.write_text(ini.read_text().replace("max-requests = 5000", f"max-requests = {MAX_REQUESTS}"))
+    ini.write_text(
+        re.sub(r"(?m)^max-requests = \d+$", f"max-requests = {MAX_REQUESTS}", ini.read_text())
+    )
     with compose_stack(project, Plan.defaults(server=server), base_images) as stack:
         with Load(stack.front, clients=20, max_requests=3000, max_seconds=90) as load:
             wait_until(lambda: "Respawned uWSGI worker" in stack.logs("app"), 80)

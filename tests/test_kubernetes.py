@@ -1,0 +1,351 @@
+"""The Kubernetes manifests of the nginx shapes (deploy/kubernetes/, a kustomize base),
+read without a cluster: built with `kubectl kustomize`, every object validated against
+Kubernetes' schemas (kubernetes-validate, strict, the oldest and newest versions it
+knows), and held against the compose file, the images and uwsgi.ini, so each number
+has one source: the probes follow the images' health checks, the security context
+compose's lock-down, the grace periods uWSGI's and supervisor's stop timeouts."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from conftest import Bake
+from helpers import run
+from hooks.plan import Plan
+
+MANIFESTS = "deploy/kubernetes"
+KUBERNETES_VERSIONS = ("1.25.0", "1.37.0")
+VARIANTS = [
+    {"server": server, "processes": processes}
+    for server in ("nginx-uwsgi", "nginx-http")
+    for processes in ("auto", "3")
+]
+
+Object = dict[str, Any]
+
+
+@pytest.fixture(params=VARIANTS, ids=lambda answers: "-".join(answers.values()))
+def answers(request: pytest.FixtureRequest) -> dict[str, str]:
+    return request.param
+
+
+@pytest.fixture
+def project(bake: Bake, answers: dict[str, str]) -> Path:
+    return bake(**answers)
+
+
+@pytest.fixture
+def plan(answers: dict[str, str]) -> Plan:
+    return Plan.defaults(**answers)
+
+
+@pytest.fixture
+def objects(project: Path) -> dict[tuple[str, str], Object]:
+    """The kustomize build, by (kind, name)."""
+    built = kustomize(project)
+    by_name = {(obj["kind"], obj["metadata"]["name"]): obj for obj in built}
+    assert len(by_name) == len(built), "two objects of a kind share a name"
+    return by_name
+
+
+def kustomize(project: Path) -> list[Object]:
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "no kubectl: `make setup` installs Debian's kubernetes-client"
+    output = run([kubectl, "kustomize", str(project / MANIFESTS)]).stdout
+    return [obj for obj in yaml.safe_load_all(output) if obj]
+
+
+def validate(obj: Object) -> None:
+    for version in KUBERNETES_VERSIONS:
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            name = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+            raise AssertionError(f"{name} against Kubernetes {version}: {error}") from error
+
+
+def pod(objects: dict[tuple[str, str], Object], plan: Plan, component: str) -> Object:
+    return objects["Deployment", f"{plan.k8s_name}-{component}"]["spec"]["template"]["spec"]
+
+
+def container(objects: dict[tuple[str, str], Object], plan: Plan, component: str) -> Object:
+    [only] = pod(objects, plan, component)["containers"]
+    return only
+
+
+def compose_config(project: Path) -> dict[str, Any]:
+    output = run(["docker", "compose", "config", "--format", "json"], cwd=project).stdout
+    return json.loads(output)["services"]
+
+
+def healthcheck(dockerfile: Path) -> dict[str, Any]:
+    """The HEALTHCHECK of a Dockerfile: its timings in seconds and its command."""
+    text = dockerfile.read_text().replace("\\\n", " ")
+    match = re.search(
+        r"^HEALTHCHECK --interval=(\d+)s --timeout=(\d+)s --start-period=(\d+)s --retries=(\d+)"
+        r"\s+CMD (\[.*\])$",
+        text,
+        re.MULTILINE,
+    )
+    assert match, f"{dockerfile}: no HEALTHCHECK"
+    interval, timeout, start_period, retries = map(int, match.groups()[:4])
+    return {
+        "interval": interval,
+        "timeout": timeout,
+        "start_period": start_period,
+        "retries": retries,
+        "command": json.loads(match[5]),
+    }
+
+
+def dockerfile_user(dockerfile: Path) -> int:
+    [user] = re.findall(r"^USER (\d+):\1$", dockerfile.read_text(), re.MULTILINE)
+    return int(user)
+
+
+def ini_option(path: Path, key: str) -> str:
+    [value] = re.findall(rf"^{re.escape(key)} = (.+)$", path.read_text(), re.MULTILINE)
+    return value
+
+
+def seconds(duration: str) -> int:
+    match = re.fullmatch(r"(\d+)s", duration)
+    assert match, duration
+    return int(match[1])
+
+
+def prestop_seconds(spec: Object) -> int:
+    command = spec["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[0] == "sleep", command
+    return int(command[1])
+
+
+def test_every_manifest_validates(project: Path, objects: dict[tuple[str, str], Object]) -> None:
+    for obj in objects.values():
+        validate(obj)
+    # Each file on its own too (kubectl apply -f).
+    for path in sorted((project / MANIFESTS).glob("*.yaml")):
+        if path.name != "kustomization.yaml":
+            for obj in yaml.safe_load_all(path.read_text()):
+                validate(obj)
+
+
+def test_the_objects_are_the_ones_documented(
+    objects: dict[tuple[str, str], Object], plan: Plan
+) -> None:
+    app, nginx = f"{plan.k8s_name}-app", f"{plan.k8s_name}-nginx"
+    assert sorted(objects) == sorted(
+        [
+            ("Deployment", app),
+            ("Service", app),
+            ("PodDisruptionBudget", app),
+            ("HorizontalPodAutoscaler", app),
+            ("Deployment", nginx),
+            ("Service", nginx),
+            ("PodDisruptionBudget", nginx),
+        ]
+    )
+    # Every Service, budget and autoscaler finds its own pods.
+    for (kind, name), obj in objects.items():
+        component = "app" if name == app else "nginx"
+        labels = objects["Deployment", name]["spec"]["template"]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/component"] == component
+        if kind == "Service":
+            assert obj["spec"]["selector"] == labels
+        elif kind in ("Deployment", "PodDisruptionBudget"):
+            assert obj["spec"]["selector"]["matchLabels"] == labels
+    autoscaler = objects["HorizontalPodAutoscaler", app]["spec"]
+    assert autoscaler["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": app,
+    }
+    assert autoscaler["minReplicas"] == plan.app_replicas == 3
+    assert autoscaler["maxReplicas"] > autoscaler["minReplicas"]
+    # The autoscaler owns the app's replica count; nginx has a fixed one.
+    assert "replicas" not in objects["Deployment", app]["spec"]
+    assert objects["Deployment", nginx]["spec"]["replicas"] == plan.nginx_replicas
+    for name in (app, nginx):
+        assert objects["PodDisruptionBudget", name]["spec"]["maxUnavailable"] == 1
+        update = objects["Deployment", name]["spec"]["strategy"]["rollingUpdate"]
+        assert update == {"maxSurge": 1, "maxUnavailable": 0}  # swarm's start-first
+
+
+def test_kustomize_sets_the_images_the_makefile_builds(
+    objects: dict[tuple[str, str], Object], plan: Plan, project: Path
+) -> None:
+    assert container(objects, plan, "app")["image"] == f"{plan.app_repository}:1"
+    assert container(objects, plan, "nginx")["image"] == f"{plan.nginx_repository}:1"
+    makefile = (project / "Makefile").read_text()
+    assert f"$(IMAGE_PREFIX){plan.app_repository}:$(APP_VERSION)" in makefile
+    assert f"$(IMAGE_PREFIX){plan.nginx_repository}:$(NGINX_VERSION)" in makefile
+
+
+def test_pods_are_locked_down_as_compose_runs_them(
+    objects: dict[tuple[str, str], Object], plan: Plan, project: Path
+) -> None:
+    compose = compose_config(project)
+    users = {
+        "app": dockerfile_user(project / "Dockerfile"),
+        "nginx": dockerfile_user(project / "nginx/Dockerfile"),
+    }
+    for component in ("app", "nginx"):
+        service = compose[component]
+        spec = pod(objects, plan, component)
+        security = container(objects, plan, component)["securityContext"]
+        assert spec["automountServiceAccountToken"] is False
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["runAsUser"] == users[component]
+        assert spec["securityContext"]["runAsGroup"] == users[component]
+        # Docker's default seccomp profile, which compose's containers get.
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert security["readOnlyRootFilesystem"] is service["read_only"] is True
+        assert security["capabilities"]["drop"] == service["cap_drop"] == ["ALL"]
+        assert security["allowPrivilegeEscalation"] is False
+        assert "no-new-privileges:true" in service["security_opt"]
+        # compose's tmpfs mounts: emptyDirs in memory.
+        volumes = {volume["name"]: volume for volume in spec["volumes"]}
+        in_memory = {
+            mount["mountPath"]
+            for mount in container(objects, plan, component)["volumeMounts"]
+            if volumes[mount["name"]].get("emptyDir") == {"medium": "Memory"}
+        }
+        assert in_memory == {mount.split(":")[0] for mount in service["tmpfs"]}
+    # compose's init: true: a PID 1 that is not supervisord (the pod's pause process).
+    assert compose["app"]["init"] is True
+    assert pod(objects, plan, "app")["shareProcessNamespace"] is True
+    assert "shareProcessNamespace" not in pod(objects, plan, "nginx")
+
+
+def test_probes_follow_the_images_health_checks(
+    objects: dict[tuple[str, str], Object], plan: Plan, project: Path
+) -> None:
+    harakiri = int(ini_option(project / "uwsgi.ini", "harakiri"))
+    # The app: the image's own check (uwsgi protocol or HTTP, over uWSGI's listener).
+    check = healthcheck(project / "Dockerfile")
+    app = container(objects, plan, "app")
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert app[probe]["exec"]["command"] == check["command"] == ["python3", "healthcheck.py"]
+        assert app[probe]["timeoutSeconds"] == check["timeout"]
+    startup, readiness, liveness = (
+        app[p] for p in ("startupProbe", "readinessProbe", "livenessProbe")
+    )
+    assert startup["periodSeconds"] == readiness["periodSeconds"] == check["interval"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] == check["start_period"]
+    assert readiness["failureThreshold"] == check["retries"]
+    # A restart only after failing longer than harakiri, which replaces a stuck worker first.
+    assert liveness["periodSeconds"] * (liveness["failureThreshold"] - 1) >= harakiri
+    # nginx: ready when /healthz answers through it; alive when it accepts connections.
+    check = healthcheck(project / "nginx/Dockerfile")
+    [url] = [arg for arg in check["command"] if arg.startswith("http://")]
+    match = re.fullmatch(r"http://127\.0\.0\.1:(\d+)(/.*)", url)
+    assert match, url
+    port, path = int(match[1]), match[2]
+    nginx = container(objects, plan, "nginx")
+    [http] = nginx["ports"]
+    assert (http["name"], http["containerPort"]) == ("http", port)
+    for probe in ("startupProbe", "readinessProbe"):
+        assert nginx[probe]["httpGet"] == {"path": path, "port": "http"}
+        assert nginx[probe]["periodSeconds"] == check["interval"]
+        assert nginx[probe]["timeoutSeconds"] == check["timeout"]
+    assert nginx["readinessProbe"]["failureThreshold"] == check["retries"]
+    startup = nginx["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] == check["start_period"]
+    assert nginx["livenessProbe"]["tcpSocket"] == {"port": "http"}
+
+
+def test_grace_periods_outlast_the_stop_timeouts(
+    objects: dict[tuple[str, str], Object], plan: Plan, project: Path
+) -> None:
+    compose = compose_config(project)
+    mercy = int(ini_option(project / "uwsgi.ini", "worker-reload-mercy"))
+    stopwaitsecs = int(ini_option(project / "supervisord.conf", "stopwaitsecs"))
+    app_pod, app = pod(objects, plan, "app"), container(objects, plan, "app")
+    drain = prestop_seconds(app)
+    # After the drain, as long as compose gives: longer than supervisor, longer than uWSGI.
+    grace = app_pod["terminationGracePeriodSeconds"] - drain
+    assert grace == seconds(compose["app"]["stop_grace_period"])
+    assert mercy < stopwaitsecs < grace
+    # nginx's requests in flight end within its read timeout, after harakiri.
+    site = (project / "nginx/templates/default.conf.template").read_text()
+    [read_timeout] = map(int, re.findall(r"_read_timeout (\d+)s;", site))
+    assert int(ini_option(project / "uwsgi.ini", "harakiri")) < read_timeout
+    nginx_pod, nginx = pod(objects, plan, "nginx"), container(objects, plan, "nginx")
+    assert nginx_pod["terminationGracePeriodSeconds"] - prestop_seconds(nginx) > read_timeout
+    assert prestop_seconds(nginx) == drain > 0
+
+
+def test_nginx_reaches_the_app_over_tcp(
+    objects: dict[tuple[str, str], Object], plan: Plan, project: Path
+) -> None:
+    app, nginx = container(objects, plan, "app"), container(objects, plan, "nginx")
+    app_env = {var["name"]: var for var in app["env"]}
+    nginx_env = {var["name"]: var for var in nginx["env"]}
+    port = plan.fact("app_port")
+    assert app_env["APP_ADDRESS"]["value"] == nginx_env["APP_ADDRESS"]["value"] == f":{port}"
+    [listener] = app["ports"]
+    service = objects["Service", f"{plan.k8s_name}-app"]["spec"]
+    [service_port] = service["ports"]
+    assert listener["containerPort"] == service_port["port"] == port
+    assert service_port["targetPort"] == listener["name"] == plan.shape.protocol
+    # nginx's resolver uses no search domains: the Service's full name.
+    assert nginx_env["POD_NAMESPACE"]["valueFrom"] == {
+        "fieldRef": {"fieldPath": "metadata.namespace"}
+    }
+    assert (
+        nginx_env["APP_HOST"]["value"] == f"{plan.k8s_name}-app.$(POD_NAMESPACE).svc.cluster.local"
+    )
+    script = (project / "nginx/docker-entrypoint.d/18-app-upstream.envsh").read_text()
+    assert "${APP_HOST:-app}" in script
+    # The secret key as a file the app's group can read, where SECRET_KEY_FILE says.
+    [secret] = [v for v in pod(objects, plan, "app")["volumes"] if "secret" in v]
+    [mount] = [m for m in app["volumeMounts"] if m["name"] == secret["name"]]
+    [item] = secret["secret"]["items"]
+    assert app_env["SECRET_KEY_FILE"]["value"] == f"{mount['mountPath']}/{item['path']}"
+    assert secret["secret"]["defaultMode"] == 0o440
+    assert pod(objects, plan, "app")["securityContext"]["fsGroup"] == plan.fact("app_uid")
+
+
+def test_resources_leave_room_for_every_worker(
+    objects: dict[tuple[str, str], Object], plan: Plan, project: Path
+) -> None:
+    resources = container(objects, plan, "app")["resources"]
+    reload_on_rss_mb = int(ini_option(project / "uwsgi.ini", "reload-on-rss"))
+    memory_mb = int(resources["limits"]["memory"].removesuffix("Mi"))
+    assert memory_mb >= plan.replica_workers * reload_on_rss_mb
+    # processes = auto counts this limit: one CPU, two workers.
+    assert resources["limits"]["cpu"] == "1000m"
+    for component in ("app", "nginx"):
+        limits, requests = (
+            container(objects, plan, component)["resources"][k] for k in ("limits", "requests")
+        )
+        assert int(requests["cpu"].removesuffix("m")) <= int(limits["cpu"].removesuffix("m"))
+        assert int(requests["memory"].removesuffix("Mi")) <= int(
+            limits["memory"].removesuffix("Mi")
+        )
+
+
+def test_the_validator_rejects_a_broken_manifest(
+    objects: dict[tuple[str, str], Object], plan: Plan
+) -> None:
+    """The validation above is no formality: an unknown field fails it."""
+    broken = json.loads(json.dumps(objects["Deployment", f"{plan.k8s_name}-app"]))
+    broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["periodSecond"] = 2
+    with pytest.raises(AssertionError, match="periodSecond"):
+        validate(broken)
+
+
+def test_standalone_has_no_scale_out_files(bake: Bake) -> None:
+    project = bake(server="standalone")
+    assert not (project / "deploy").exists()
+    assert "swarm" not in (project / "Makefile").read_text()
+    readme = (project / "README.md").read_text()
+    assert "## Scaling out" in readme and "`nginx-uwsgi` or `nginx-http`" in readme

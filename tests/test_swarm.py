@@ -1,0 +1,556 @@
+"""The baked project on Docker swarm, for real: `make swarm-images swarm-deploy`, three
+app replicas behind nginx, requests spread over them, a rolling update to a new image
+under a steady load with no failed request, a killed replica replaced by the swarm.
+
+Traffic stays inside the stack. A swarm publishes a port on every address of the host
+(host mode takes no address to bind), so the test deploys the stack file without
+nginx's published port and runs its load from a container on the stack's attachable
+overlay network (helpers.Load: 20 clients, bounded in requests and seconds) to nginx.
+
+The test makes this engine a one-node swarm (on 127.0.0.1) only when it is in none, and
+then leaves it again; it removes the stack, its secret, its load containers and the
+images it built, also when it fails."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import pytest
+import yaml
+from docker.models.containers import Container
+
+from conftest import Bake
+from helpers import run, wait_until
+from hooks.plan import TEMPLATE_ROOT, Plan
+from stack import docker_client, health
+
+pytestmark = pytest.mark.docker
+
+STACK_FILE = "deploy/swarm/stack.yaml"
+# The stack file as the test deploys it: nginx publishes no port (see above).
+TEST_STACK_FILE = "deploy/swarm/stack.test.yaml"
+NEW_DESCRIPTION = "Version two."
+CLIENTS = 20
+# Runs in a container on the stack's network, from the app image (Python, with the
+# Jinja2 that hooks.plan imports): helpers.Load against ADDRESS until it is told to stop
+# (SIGTERM) or uses up its requests or seconds; prints its progress, then a JSON summary.
+LOAD_SCRIPT = """
+import json, signal, sys
+from helpers import Load
+address, clients, requests, seconds = sys.argv[1:]
+bounds = {"clients": int(clients), "max_requests": int(requests), "max_seconds": float(seconds)}
+with Load(address, **bounds) as load:
+    signal.signal(signal.SIGTERM, lambda *_: load.stop())
+    while True:
+        before = load.result.requests
+        load.wait_for(200)
+        print("answered", load.result.requests, flush=True)
+        if load.result.requests - before < 200:
+            break
+result = load.result
+summary = {
+    "requests": result.requests,
+    "statuses": {str(status): count for status, count in result.statuses.items()},
+    "failures": result.failures[:20],
+    "failure_count": len(result.failures),
+    "bodies": {body.decode(errors="replace"): count for body, count in result.bodies.items()},
+}
+print(json.dumps(summary), flush=True)
+"""
+
+
+@dataclass
+class LoadSummary:
+    """What a load container saw (the first 20 failures, and how many failed in all)."""
+
+    requests: int
+    statuses: dict[str, int]
+    failures: list[str]
+    failure_count: int
+    bodies: dict[str, int]
+    seconds: float = 0.0
+
+    @property
+    def errors(self) -> list[str]:
+        """Failures and non-200 answers."""
+        bad = [
+            f"HTTP {status} x{count}" for status, count in self.statuses.items() if status != "200"
+        ]
+        return bad + self.failures
+
+    @property
+    def error_count(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status != "200") + self.failure_count
+
+    def answered_with(self, text: str) -> int:
+        return sum(count for body, count in self.bodies.items() if text in body)
+
+
+@dataclass
+class SwarmStack:
+    """A deployed stack of a baked project, and what the test made for it."""
+
+    client: docker.DockerClient
+    project: Path
+    plan: Plan
+    name: str
+    env: dict[str, str]
+    image_prefix: str
+    images: set[str] = field(default_factory=set)
+    measured: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def network(self) -> str:
+        return f"{self.name}_default"
+
+    def image(self, service: str, version: int) -> str:
+        repository = self.plan.app_repository if service == "app" else self.plan.nginx_repository
+        return f"{self.image_prefix}{repository}:{version}"
+
+    def make(self, *targets: str, **variables: str | int) -> str:
+        """The project's Makefile, as a user runs it, for this stack."""
+        settings = [f"{key}={value}" for key, value in variables.items()]
+        return run(
+            ["make", *targets, *settings], cwd=self.project, env=self.env, timeout=600
+        ).stdout
+
+    def build(self, app_version: int) -> None:
+        self.make("swarm-images", APP_VERSION=app_version)
+        self.images.update(
+            (self.image("app", app_version), self.image("nginx", 1), *self.compose_images)
+        )
+
+    @property
+    def compose_images(self) -> tuple[str, str]:
+        """What `docker compose --project-name STACK build` tags before the versions."""
+        return f"{self.name}-app", f"{self.name}-nginx"
+
+    def deploy(self, app_version: int) -> None:
+        self.make(
+            "swarm-deploy",
+            APP_VERSION=app_version,
+            STACK_FILES=TEST_STACK_FILE,
+            RESOLVE_IMAGE="never",
+        )
+
+    def containers(self, service: str) -> list[Container]:
+        """The service's running containers (every task runs on this one node)."""
+        return self.client.containers.list(
+            filters={"label": f"com.docker.swarm.service.name={self.name}_{service}"}
+        )
+
+    def healthy(self, service: str) -> list[Container]:
+        return [
+            container for container in self.containers(service) if health(container) == "healthy"
+        ]
+
+    def address(self, container: Container) -> str:
+        """The container's address on the stack's network."""
+        return container.attrs["NetworkSettings"]["Networks"][self.network]["IPAddress"]
+
+    def converged(self, app_version: int) -> bool:
+        """Exactly the app's replicas run, each healthy on this version, and nginx is healthy."""
+        app = self.containers("app")
+        image = self.image("app", app_version)
+        return (
+            len(app) == self.plan.app_replicas
+            and all(container.attrs["Config"]["Image"] == image for container in app)
+            and len(self.healthy("app")) == self.plan.app_replicas
+            and len(self.healthy("nginx")) == 1
+        )
+
+    def update_state(self) -> str:
+        service = self.client.services.get(f"{self.name}_app")
+        return service.attrs.get("UpdateStatus", {}).get("State", "")
+
+    @contextlib.contextmanager
+    def load(self, requests: int, seconds: float) -> Iterator[LoadRun]:
+        """Run the load in a container on the stack's network; stop it on the way out."""
+        container = self.client.containers.run(
+            self.image("app", 1),
+            [
+                "python3",
+                "-c",
+                LOAD_SCRIPT,
+                f"nginx:{self.plan.fact('nginx_port')}",
+                str(CLIENTS),
+                str(requests),
+                str(seconds),
+            ],
+            detach=True,
+            network=self.network,
+            volumes={str(TEMPLATE_ROOT): {"bind": "/template", "mode": "ro"}},
+            environment={"PYTHONPATH": "/template:/template/tests"},
+            labels={"flask-uwsgi.test": self.name},
+            read_only=True,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges:true"],
+        )
+        load = LoadRun(container, time.monotonic())
+        try:
+            yield load
+        finally:
+            load.finish()
+
+    def nginx_log(self, since: float) -> str:
+        [nginx] = self.containers("nginx")
+        return nginx.logs(stdout=True, stderr=False, since=int(since)).decode(errors="replace")
+
+
+@dataclass
+class LoadRun:
+    """A load container on its way: its progress, then its summary."""
+
+    container: Container
+    started: float
+    summary: LoadSummary | None = None
+
+    def answered(self) -> int:
+        counts = re.findall(r"^answered (\d+)$", self.logs(), re.MULTILINE)
+        return int(counts[-1]) if counts else 0
+
+    def logs(self) -> str:
+        return self.container.logs().decode(errors="replace")
+
+    def wait_for(self, requests: int, seconds: float = 60) -> None:
+        target = self.answered() + requests
+
+        def answered_enough() -> bool:
+            """the load answered the requests it was waited for"""
+            return self.answered() >= target
+
+        wait_until(answered_enough, seconds)
+
+    def finish(self) -> LoadSummary:
+        """Stop the load (if it still runs) and read its summary."""
+        if self.summary is None:
+            with contextlib.suppress(docker.errors.APIError):
+                self.container.kill(signal="SIGTERM")
+            self.container.wait(timeout=60)
+            seconds = time.monotonic() - self.started
+            logs = self.logs()
+            self.container.remove(force=True)
+            last = logs.strip().splitlines()[-1] if logs.strip() else ""
+            assert last.startswith("{"), f"the load container ended without a summary:\n{logs}"
+            self.summary = LoadSummary(**json.loads(last), seconds=seconds)
+        return self.summary
+
+
+def stack_without_published_port(project: Path) -> None:
+    """TEST_STACK_FILE: the stack file, with no port published on the host."""
+    stack = yaml.safe_load((project / STACK_FILE).read_text())
+    del stack["services"]["nginx"]["ports"]
+    (project / TEST_STACK_FILE).write_text(yaml.safe_dump(stack, sort_keys=False, width=1000))
+
+
+@pytest.fixture(scope="module")
+def swarm() -> Iterator[docker.DockerClient]:
+    """This engine as a swarm manager: as it is, or a one-node swarm made for the test
+    and left afterwards, with the bridge network swarm made for it."""
+    client = docker_client()
+    info = client.info()["Swarm"]
+    if info["LocalNodeState"] == "active":
+        assert info["ControlAvailable"], "this engine is a swarm worker: deploying needs a manager"
+        yield client
+        return
+    assert info["LocalNodeState"] == "inactive", f"swarm state: {info['LocalNodeState']}"
+    networks_before = {network.name for network in client.networks.list()}
+    client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+    try:
+        yield client
+    finally:
+        client.swarm.leave(force=True)
+        if "docker_gwbridge" not in networks_before:
+            with contextlib.suppress(docker.errors.NotFound):
+                wait_until(lambda: remove_network(client, "docker_gwbridge"), 30, step=1)
+
+
+def remove_network(client: docker.DockerClient, name: str) -> bool:
+    """Remove a network; True once it is gone."""
+    try:
+        client.networks.get(name).remove()
+    except docker.errors.NotFound:
+        return True
+    except docker.errors.APIError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def deployed(
+    swarm: docker.DockerClient, bake_session_copy: Bake, base_images: dict[str, str]
+) -> Iterator[SwarmStack]:
+    """The default shape (nginx-uwsgi, on TCP in the stack), built and deployed at
+    version 1 and waited for until healthy; everything removed on the way out."""
+    project = bake_session_copy()
+    stack_without_published_port(project)
+    name = f"fuswarm{time.time_ns() % 10**10}"
+    prefix = f"flask-uwsgi-test/{name}/"
+    env = {**os.environ, **base_images, "STACK": name, "IMAGE_PREFIX": prefix}
+    stack = SwarmStack(swarm, project, Plan.defaults(), name, env, prefix)
+    try:
+        stack.build(app_version=1)
+        started = time.monotonic()
+        stack.deploy(app_version=1)
+        wait_until(lambda: stack.converged(1), 120)
+        stack.measured["healthy"] = time.monotonic() - started
+        yield stack
+    finally:
+        remove_stack(stack)
+
+
+def remove_stack(stack: SwarmStack) -> None:
+    """The stack, its load containers, its secret and the images built for it."""
+    client = stack.client
+    for container in client.containers.list(
+        all=True, filters={"label": f"flask-uwsgi.test={stack.name}"}
+    ):
+        container.remove(force=True)
+
+    def stack_is_gone() -> bool:
+        """the stack's containers and network are gone"""
+        left = client.containers.list(
+            all=True, filters={"label": f"com.docker.stack.namespace={stack.name}"}
+        )
+        return not left and not client.networks.list(names=[stack.network])
+
+    try:
+        run(["docker", "stack", "rm", stack.name], timeout=60)
+        wait_until(stack_is_gone, 90, step=0.5)
+    finally:
+        for secret in client.secrets.list(filters={"name": f"{stack.name}_secret_key"}):
+            secret.remove()
+        for image in sorted(stack.images):
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                client.images.remove(image)
+
+
+def compose_config(project: Path) -> dict[str, Any]:
+    """compose.yaml as docker compose reads it."""
+    output = run(["docker", "compose", "config", "--format", "json"], cwd=project).stdout
+    return json.loads(output)["services"]
+
+
+def stack_config(project: Path) -> dict[str, Any]:
+    """The stack file as `docker stack deploy` reads it (no swarm needed)."""
+    env = {
+        **os.environ,
+        "STACK": "flask_service",
+        "STACK_APP_IMAGE": "flask_service-app:1",
+        "STACK_NGINX_IMAGE": "flask_service-nginx:1",
+    }
+    output = run(["docker", "stack", "config", "--compose-file", STACK_FILE], cwd=project, env=env)
+    return yaml.safe_load(output.stdout)
+
+
+def ini_option(path: Path, key: str) -> str:
+    """The value of an option of uwsgi.ini or supervisord.conf (its only occurrence)."""
+    [value] = re.findall(rf"^{re.escape(key)} = (.+)$", path.read_text(), re.MULTILINE)
+    return value
+
+
+def seconds(duration: str) -> int:
+    """A duration as compose writes it ("45s") in seconds."""
+    match = re.fullmatch(r"(\d+)s", duration)
+    assert match, duration
+    return int(match[1])
+
+
+def tmpfs_targets(service: dict[str, Any]) -> set[str]:
+    return {volume["target"] for volume in service["volumes"] if volume["type"] == "tmpfs"}
+
+
+@pytest.mark.parametrize("server", ["nginx-uwsgi", "nginx-http"])
+def test_stack_file_follows_compose_uwsgi_and_the_plan(bake: Bake, server: str) -> None:
+    """The stack runs what compose runs, as locked down, with the same numbers, on TCP."""
+    project = bake(server=server)
+    plan = Plan.defaults(server=server)
+    compose = compose_config(project)
+    stack = stack_config(project)
+    app, nginx = stack["services"]["app"], stack["services"]["nginx"]
+    assert (app["image"], nginx["image"]) == ("flask_service-app:1", "flask_service-nginx:1")
+
+    # Locked down as compose: init (supervisord is not PID 1), read-only, no capabilities,
+    # tmpfs where compose has one (nginx's rendered site: a volume of its own, see the file).
+    for service in ("app", "nginx"):
+        assert stack["services"][service]["read_only"] is compose[service]["read_only"] is True
+        assert stack["services"][service]["cap_drop"] == compose[service]["cap_drop"] == ["ALL"]
+    assert app["init"] is compose["app"]["init"] is True
+    assert tmpfs_targets(app) == set(compose["app"]["tmpfs"])
+    conf = {volume["target"] for volume in nginx["volumes"] if volume["type"] == "volume"}
+    assert tmpfs_targets(nginx) | conf == {
+        mount.split(":")[0] for mount in compose["nginx"]["tmpfs"]
+    }
+    assert "source" not in next(v for v in nginx["volumes"] if v["type"] == "volume")
+
+    # One listener setting: TCP on the app's port, for nginx on any node.
+    address = f":{plan.fact('app_port')}"
+    assert app["environment"]["APP_ADDRESS"] == nginx["environment"]["APP_ADDRESS"] == address
+    assert app["deploy"]["endpoint_mode"] == nginx["deploy"]["endpoint_mode"] == "dnsrr"
+
+    # Graceful stops: uWSGI's mercy < supervisor's stopwaitsecs < swarm's grace = compose's.
+    mercy = int(ini_option(project / "uwsgi.ini", "worker-reload-mercy"))
+    stopwaitsecs = int(ini_option(project / "supervisord.conf", "stopwaitsecs"))
+    grace = seconds(app["stop_grace_period"])
+    assert mercy < stopwaitsecs < grace == seconds(compose["app"]["stop_grace_period"])
+    site = (project / "nginx/templates/default.conf.template").read_text()
+    [read_timeout] = re.findall(r"_read_timeout (\d+)s;", site)
+    assert seconds(nginx["stop_grace_period"]) > int(read_timeout)
+
+    # Replicas, rolling updates that start the new replica first and roll back on failure,
+    # watched as long as the health check takes to fail.
+    deploy = app["deploy"]
+    assert deploy["replicas"] == plan.app_replicas == 3
+    assert deploy["update_config"] == {
+        "parallelism": 1,
+        "order": "start-first",
+        "failure_action": "rollback",
+        "monitor": f"{plan.swarm_update_monitor}s",
+    }
+    assert deploy["rollback_config"] == {"parallelism": 1, "order": "start-first"}
+    healthcheck = re.search(
+        r"--interval=(\d+)s --timeout=(\d+)s .*--retries=(\d+)",
+        (project / "Dockerfile").read_text(),
+    )
+    assert healthcheck, "the Dockerfile's HEALTHCHECK"
+    interval, timeout, retries = map(int, healthcheck.groups())
+    assert plan.swarm_update_monitor >= interval * retries + timeout
+    # Room for every worker up to reload-on-rss before the memory limit.
+    reload_on_rss_mb = int(ini_option(project / "uwsgi.ini", "reload-on-rss"))
+    memory = int(deploy["resources"]["limits"]["memory"])
+    assert memory >= plan.replica_workers * reload_on_rss_mb * 1024 * 1024
+    assert deploy["resources"]["limits"]["cpus"] == "1"
+
+    # The secret as a file of the app's user only; nginx as the node's front door.
+    [secret] = app["secrets"]
+    uid = str(plan.fact("app_uid"))
+    assert (secret["uid"], secret["gid"], secret["mode"]) == (uid, uid, 0o400)
+    assert app["environment"]["SECRET_KEY_FILE"] == f"/run/secrets/{secret['target']}"
+    assert stack["secrets"][secret["source"]] == {
+        "name": "flask_service_secret_key",
+        "external": True,
+    }
+    assert nginx["ports"] == [
+        {
+            "mode": "host",
+            "target": plan.fact("nginx_port"),
+            "published": plan.answers["http_port"],
+        }
+    ]
+    assert nginx["deploy"]["mode"] == "global"
+    assert nginx["deploy"]["update_config"]["order"] == "stop-first"
+    assert stack["networks"]["default"]["attachable"] is True
+
+
+def test_three_app_replicas_become_healthy_behind_nginx(deployed: SwarmStack) -> None:
+    assert deployed.converged(1)
+    print(
+        f"\nswarm: {deployed.plan.app_replicas} app replicas and nginx healthy"
+        f" {deployed.measured['healthy']:.1f} s after `make swarm-deploy` began"
+    )
+
+
+def test_replicas_run_locked_down(deployed: SwarmStack) -> None:
+    """What compose sets, on the swarm's containers (no-new-privileges is the engine's)."""
+    uid = deployed.plan.fact("app_uid")
+    for container in deployed.containers("app"):
+        host = container.attrs["HostConfig"]
+        assert host["Init"] is True
+        assert host["ReadonlyRootfs"] is True
+        assert host["CapDrop"] == ["ALL"]
+        assert container.attrs["Config"]["User"] == f"{uid}:{uid}"
+        assert {m["Target"] for m in host["Mounts"] if m["Type"] == "tmpfs"} == {"/tmp"}
+        code, output = container.exec_run(["cat", "/proc/1/cmdline"])
+        assert code == 0 and output.split(b"\0")[0] == b"/sbin/docker-init", output
+        code, output = container.exec_run(["stat", "-c", "%u %g %a", "/run/secrets/secret_key"])
+        assert (code, output.decode().split()) == (0, [str(uid), str(uid), "400"])
+    [nginx] = deployed.containers("nginx")
+    assert nginx.attrs["HostConfig"]["ReadonlyRootfs"] is True
+    assert nginx.attrs["HostConfig"]["CapDrop"] == ["ALL"]
+    assert nginx.attrs["HostConfig"]["PortBindings"] in (None, {})
+
+
+def test_requests_spread_over_the_replicas(deployed: SwarmStack) -> None:
+    since = time.time() - 1
+    with deployed.load(requests=600, seconds=60) as load:
+        load.container.wait(timeout=90)
+    summary = load.finish()
+    assert summary.errors == []
+    assert summary.requests == 600
+    addresses = {deployed.address(container) for container in deployed.containers("app")}
+    served = Counter(
+        line.rsplit(" ", 1)[1].rsplit(":", 1)[0]
+        for line in deployed.nginx_log(since).splitlines()
+        if '"GET / HTTP/1.0" 200 ' in line
+    )
+    assert set(served) == addresses, served
+    assert sum(served.values()) == 600
+    assert min(served.values()) >= 600 // 10, f"uneven spread: {served}"
+    print(f"\nswarm: 600 requests through nginx, by replica: {dict(served)}")
+
+
+def test_rolling_update_under_load_fails_no_request(deployed: SwarmStack) -> None:
+    main = deployed.project / "main.py"
+    main.write_text(
+        main.read_text().replace("DESCRIPTION = ", f'DESCRIPTION = "{NEW_DESCRIPTION}" or ', 1)
+    )
+    deployed.build(app_version=2)
+    with deployed.load(requests=60000, seconds=240) as load:
+        load.wait_for(300)
+        started = time.monotonic()
+        deployed.deploy(app_version=2)
+        deploy_returned = time.monotonic() - started
+        wait_until(lambda: deployed.update_state() == "completed" and deployed.converged(2), 120)
+        rollout = time.monotonic() - started
+        load.wait_for(300)
+    summary = load.finish()
+    assert summary.errors == []
+    old = summary.answered_with(deployed.plan.answers["description"])
+    new = summary.answered_with(NEW_DESCRIPTION)
+    assert old > 0 and new > 0 and old + new == summary.requests
+    assert deployed.converged(2)
+    print(
+        f"\nswarm: rolled out version 2 in {rollout:.1f} s (make swarm-deploy returned after"
+        f" {deploy_returned:.1f} s) under {CLIENTS} clients: {summary.requests} requests in"
+        f" {summary.seconds:.1f} s ({old} old, {new} new), {summary.error_count} failed"
+    )
+
+
+def test_a_killed_replica_is_replaced(deployed: SwarmStack) -> None:
+    with deployed.load(requests=30000, seconds=150) as load:
+        load.wait_for(200)
+        victim = deployed.containers("app")[0]
+        victim.kill()
+        started = time.monotonic()
+
+        def replaced() -> bool:
+            """three healthy app replicas again, none of them the killed one"""
+            healthy = deployed.healthy("app")
+            return len(healthy) == deployed.plan.app_replicas and victim.id not in {
+                container.id for container in healthy
+            }
+
+        wait_until(replaced, 90)
+        replacement = time.monotonic() - started
+        load.wait_for(200)
+    summary = load.finish()
+    assert deployed.converged(2)
+    # At most the requests the killed replica was serving, one per worker thread.
+    assert summary.error_count <= deployed.plan.replica_workers * deployed.plan.threads, (
+        summary.errors
+    )
+    print(
+        f"\nswarm: a killed replica was replaced, healthy, in {replacement:.1f} s; under"
+        f" {CLIENTS} clients {summary.error_count} of {summary.requests} requests failed"
+    )
