@@ -18,8 +18,9 @@ engine_answers() { docker info >/dev/null 2>&1; }
 
 start_engine() {
     if ! command -v dockerd >/dev/null 2>&1; then
-        [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-            || die "no Docker engine answers and this host cannot install one; install Docker Engine (https://docs.docker.com/engine/install/) and start it"
+        if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+            die "no Docker engine answers and this host cannot install one; install Docker Engine (https://docs.docker.com/engine/install/) and start it"
+        fi
         echo "docker-engine: installing Debian's docker.io" >&2
         DEBIAN_FRONTEND=noninteractive apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests and the bench run on this machine
-# (a real nginx, shellcheck, envsubst, debootstrap, wrk, kubectl), skipping those present.
+# (a real nginx, shellcheck, envsubst, debootstrap, wrk, kubectl, ip, ss, pgrep),
+# skipping those present.
 # Needs root and apt; elsewhere it says what to install and fails.
 set -euo pipefail
 
@@ -13,6 +14,9 @@ declare -A packages=(
     [wrk]=wrk
     [curl]=curl
     [kubectl]=kubernetes-client
+    [ip]=iproute2
+    [ss]=iproute2
+    [pgrep]=procps
 )
 missing=()
 for command in "${!packages[@]}"; do
