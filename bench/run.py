@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench                 # the full run (make bench)
     .venv/bin/python -m bench --quick         # a few configurations, 1 s each, 1 round
-    .venv/bin/python -m bench --only nginx-uwsgi,buffered-log --rounds 5
+    .venv/bin/python -m bench --only nginx-uwsgi,unbuffered-log --rounds 5
     .venv/bin/python -m bench --list          # the configurations and their sets
     .venv/bin/python -m bench --report bench/results/<run>/results.json   # re-render
 

@@ -253,7 +253,8 @@ def test_headers_of_every_size_get_200_or_4xx(stack: Stack) -> None:
 ROUTER_PROBE = r"""
 import socket, sys
 for kb in map(int, sys.argv[1:]):
-    data = b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * (kb * 1024) + b"\r\n\r\n"
+    head = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-Big: "
+    data = head + b"a" * (kb * 1024) + b"\r\n\r\n"
     sock = socket.create_connection(("127.0.0.1", 8000), timeout=10)
     answer, ending = b"", "empty"
     try:

@@ -489,11 +489,17 @@ def test_requests_spread_over_the_replicas(deployed: SwarmStack) -> None:
     assert summary.errors == []
     assert summary.requests == 600
     addresses = {deployed.address(container) for container in deployed.containers("app")}
-    served = Counter(
-        line.rsplit(" ", 1)[1].rsplit(":", 1)[0]
-        for line in deployed.nginx_log(since).splitlines()
-        if '"GET / HTTP/1.0" 200 ' in line
-    )
+
+    def served_by_replica() -> Counter[str]:
+        return Counter(
+            line.rsplit(" ", 1)[1].rsplit(":", 1)[0]
+            for line in deployed.nginx_log(since).splitlines()
+            if '"GET / HTTP/1.0" 200 ' in line
+        )
+
+    # nginx writes its access log in batches, at least every second.
+    wait_until(lambda: sum(served_by_replica().values()) >= 600, 10)
+    served = served_by_replica()
     assert set(served) == addresses, served
     assert sum(served.values()) == 600
     assert min(served.values()) >= 600 // 10, f"uneven spread: {served}"

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Runs inside every freshly debootstrapped stand-in root (chroot, /bin/sh -eu),
 # before the recipe's own rootfs.sh: make it small and host-neutral, the way
 # Debian's slim images are.

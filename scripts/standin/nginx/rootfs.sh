@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Runs inside the debootstrapped root of the nginx stand-in (chroot, /bin/sh -eu):
 # Debian's nginx package, laid out like the official nginx image.
 

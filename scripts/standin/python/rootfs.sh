@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Runs inside the debootstrapped root of the python stand-in (chroot, /bin/sh -eu).
 # The official python image has no PEP 668 marker (pip may install anywhere)
 # and a `python` command.
