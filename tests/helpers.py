@@ -212,12 +212,15 @@ class Load:
             thread.join()
         return self.result
 
-    def wait_for(self, requests: int) -> None:
+    def wait_for(self, requests: int) -> bool:
         """Wait until `requests` more requests have been answered (or failed), or the
-        load has ended (stopped, or its requests or seconds used up)."""
+        load has ended (stopped, or its requests or seconds used up). True when they
+        were: a test that needs load after an operation asserts it, so a load that ran
+        out early fails loudly instead of proving nothing."""
         target = self.result.requests + requests
         while self.result.requests < target and any(thread.is_alive() for thread in self._threads):
             time.sleep(0.05)
+        return self.result.requests >= target
 
     def _client(self) -> None:
         while not self._stop.is_set() and time.monotonic() < self._deadline:

@@ -69,11 +69,11 @@ def kill_a_worker(stack: Stack) -> tuple[dict[str, Any], int]:
 
 def test_a_killed_worker_is_replaced_and_only_its_requests_fail(stack: Stack) -> None:
     threads = stack.plan.threads
-    with Load(stack.front, clients=20, max_requests=3000, max_seconds=60) as load:
-        load.wait_for(200)
+    with Load(stack.front, clients=20, max_requests=30000, max_seconds=60) as load:
+        assert load.wait_for(200)
         stats, victim = kill_a_worker(stack)
         wait_until(lambda: victim not in [w["pid"] for w in stack.uwsgi_stats()["workers"]], 20)
-        load.wait_for(300)
+        assert load.wait_for(300), "the load ran out before the worker was replaced"
     workers = stack.uwsgi_stats()["workers"]
     assert len(workers) == len(stats["workers"])
     assert all(worker["pid"] > 0 for worker in workers)
@@ -110,12 +110,12 @@ def test_a_killed_master_is_restarted_by_supervisor(stack: Stack) -> None:
 def test_chain_reload_serves_new_code_with_no_failed_request(stack: Stack) -> None:
     main = stack.project / "main.py"
     old = main.read_text()
-    with Load(stack.front, clients=20, max_requests=5000, max_seconds=90) as load:
-        load.wait_for(200)
+    with Load(stack.front, clients=20, max_requests=50000, max_seconds=90) as load:
+        assert load.wait_for(200)
         main.write_text(old.replace("DESCRIPTION = ", 'DESCRIPTION = "Reloaded code." or ', 1))
         run(["make", "reload", f"COMPOSE={compose_command(stack)}"], cwd=stack.project)
         wait_until(lambda: "chain reloading complete" in stack.logs("app"), 60)
-        load.wait_for(200)
+        assert load.wait_for(200), "the load ran out before the reload was over"
     assert load.result.errors == []
     assert all(b"Reloaded code." in http_get(stack.front, "/")[1] for _ in range(20))
     served = {b"Reloaded code." in body for body in load.result.bodies}
@@ -150,9 +150,9 @@ def test_workers_recycle_under_load_with_no_failed_request(
         re.sub(r"(?m)^max-requests = \d+$", f"max-requests = {MAX_REQUESTS}", ini.read_text())
     )
     with compose_stack(project, Plan.defaults(server=server), base_images) as stack:
-        with Load(stack.front, clients=20, max_requests=3000, max_seconds=90) as load:
+        with Load(stack.front, clients=20, max_requests=30000, max_seconds=90) as load:
             wait_until(lambda: "Respawned uWSGI worker" in stack.logs("app"), 80)
-            load.wait_for(100)
+            assert load.wait_for(100), "the load ran out before the recycle was over"
         assert load.result.errors == []
         # uWSGI's words for a worker that reached max-requests and was replaced.
         assert "...The work of process" in stack.logs("app")
