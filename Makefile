@@ -41,9 +41,9 @@ test: setup ## every test, Docker included (CI runs this)
 test-fast: $(BIN)/cookiecutter ## the inner loop: bake and read every combination, no processes or Docker
 	$(BIN)/pytest -m "not docker and not native" -x -q
 
-lint: $(BIN)/cookiecutter ## ruff on the template's own Python
-	$(BIN)/ruff check hooks tests
-	$(BIN)/ruff format --check hooks tests
+lint: $(BIN)/cookiecutter ## ruff on the template's own Python (hooks, tests, bench)
+	$(BIN)/ruff check hooks tests bench
+	$(BIN)/ruff format --check hooks tests bench
 
 lock: $(BIN)/cookiecutter ## re-pin the generated project's requirements (needs pip-tools)
 	$(BIN)/pip install --quiet pip-tools

@@ -11,7 +11,7 @@ import pytest
 from pytest_cookies.plugin import Cookies
 
 from helpers import VENV_BIN, run
-from hooks.plan import TEMPLATE_ROOT
+from hooks.plan import TEMPLATE_ROOT, Plan
 
 Bake = Callable[..., Path]
 
@@ -57,6 +57,18 @@ def bake_result(cookies: Cookies, answers: dict[str, Any]) -> Path:
     assert result.exception is None, f"bake {answers} failed: {result.exception!r}"
     assert result.exit_code == 0
     return result.project_path
+
+
+@pytest.fixture
+def project(bake: Bake, answers: dict[str, Any]) -> Path:
+    """The project baked from the answers of the module's own `answers` fixture."""
+    return bake(**answers)
+
+
+@pytest.fixture
+def plan(answers: dict[str, Any]) -> Plan:
+    """What the hooks derive from the module's `answers`."""
+    return Plan.defaults(**answers)
 
 
 @pytest.fixture(scope="session")

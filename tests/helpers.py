@@ -6,6 +6,7 @@ import collections
 import contextlib
 import itertools
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -301,3 +302,16 @@ def answer_complete(received: bytes) -> bool:
         if name.strip().lower() == b"content-length" and value.strip().isdigit():
             return len(body) >= int(value)
     return False
+
+
+def ini_option(path: Path, key: str) -> str:
+    """The value of an option of uwsgi.ini or supervisord.conf (its only occurrence)."""
+    [value] = re.findall(rf"^{re.escape(key)} = (.+)$", path.read_text(), re.MULTILINE)
+    return value
+
+
+def seconds(duration: str) -> int:
+    """A duration as compose writes it ("45s") in seconds."""
+    match = re.fullmatch(r"(\d+)s", duration)
+    assert match, duration
+    return int(match[1])

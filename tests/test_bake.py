@@ -25,16 +25,6 @@ def answers(request: pytest.FixtureRequest) -> dict[str, Any]:
     return request.param
 
 
-@pytest.fixture
-def project(bake: Bake, answers: dict[str, Any]) -> Path:
-    return bake(**answers)
-
-
-@pytest.fixture
-def plan(answers: dict[str, Any]) -> Plan:
-    return Plan.defaults(**answers)
-
-
 def generated_files(project: Path) -> list[Path]:
     return sorted(path for path in project.rglob("*") if path.is_file())
 

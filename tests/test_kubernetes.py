@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from conftest import Bake
-from helpers import run
+from helpers import ini_option, run, seconds
 from hooks.plan import Plan
 
 MANIFESTS = "deploy/kubernetes"
@@ -35,16 +35,6 @@ Object = dict[str, Any]
 @pytest.fixture(params=VARIANTS, ids=lambda answers: "-".join(answers.values()))
 def answers(request: pytest.FixtureRequest) -> dict[str, str]:
     return request.param
-
-
-@pytest.fixture
-def project(bake: Bake, answers: dict[str, str]) -> Path:
-    return bake(**answers)
-
-
-@pytest.fixture
-def plan(answers: dict[str, str]) -> Plan:
-    return Plan.defaults(**answers)
 
 
 @pytest.fixture
@@ -109,17 +99,6 @@ def healthcheck(dockerfile: Path) -> dict[str, Any]:
 def dockerfile_user(dockerfile: Path) -> int:
     [user] = re.findall(r"^USER (\d+):\1$", dockerfile.read_text(), re.MULTILINE)
     return int(user)
-
-
-def ini_option(path: Path, key: str) -> str:
-    [value] = re.findall(rf"^{re.escape(key)} = (.+)$", path.read_text(), re.MULTILINE)
-    return value
-
-
-def seconds(duration: str) -> int:
-    match = re.fullmatch(r"(\d+)s", duration)
-    assert match, duration
-    return int(match[1])
 
 
 def prestop_seconds(spec: Object) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.stacks import render_nginx_conf
 from conftest import Bake
 from helpers import SERVERS, exchange, free_port, http_get, native_env, run, running, wait_until
 from hooks.plan import Plan
@@ -46,25 +46,7 @@ def native_nginx(project: Path, plan: Plan, app_address: str, folder: Path) -> I
     image's entrypoint renders it (the project's envsh, then envsubst); it listens on a
     free loopback port instead of the container's port. Yields that host:port."""
     conf = folder / "nginx"
-    (conf / "conf.d").mkdir(parents=True)
-    shutil.copy(project / "nginx/nginx.conf", conf / "nginx.conf")
-    for stock in ("mime.types", "uwsgi_params"):
-        shutil.copy(Path("/etc/nginx") / stock, conf / stock)
-    site = run(
-        [
-            "sh",
-            "-c",
-            '. "$1" && envsubst \'${APP_UPSTREAM} ${NGINX_LOCAL_RESOLVERS}\' < "$2"',
-            "render",
-            str(project / "nginx/docker-entrypoint.d/18-app-upstream.envsh"),
-            str(project / "nginx/templates/default.conf.template"),
-        ],
-        env={
-            "PATH": os.environ["PATH"],
-            "APP_ADDRESS": app_address,
-            "NGINX_LOCAL_RESOLVERS": "127.0.0.1",
-        },
-    ).stdout
+    site = render_nginx_conf(project, conf, app_address)
     port = free_port()
     listen = f"listen {plan.fact('nginx_port')} default_server;"
     assert listen in site

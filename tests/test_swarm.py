@@ -31,7 +31,7 @@ import yaml
 from docker.models.containers import Container
 
 from conftest import Bake
-from helpers import run, wait_until
+from helpers import ini_option, run, seconds, wait_until
 from hooks.plan import TEMPLATE_ROOT, Plan
 from stack import docker_client, health
 
@@ -352,19 +352,6 @@ def stack_config(project: Path) -> dict[str, Any]:
     }
     output = run(["docker", "stack", "config", "--compose-file", STACK_FILE], cwd=project, env=env)
     return yaml.safe_load(output.stdout)
-
-
-def ini_option(path: Path, key: str) -> str:
-    """The value of an option of uwsgi.ini or supervisord.conf (its only occurrence)."""
-    [value] = re.findall(rf"^{re.escape(key)} = (.+)$", path.read_text(), re.MULTILINE)
-    return value
-
-
-def seconds(duration: str) -> int:
-    """A duration as compose writes it ("45s") in seconds."""
-    match = re.fullmatch(r"(\d+)s", duration)
-    assert match, duration
-    return int(match[1])
 
 
 def tmpfs_targets(service: dict[str, Any]) -> set[str]:
