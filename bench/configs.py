@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from hooks.plan import Plan
+
 BENCH_ROOT = Path(__file__).resolve().parent
 
 # The three baked shapes, and the images the bench builds itself.
@@ -97,8 +99,10 @@ BODY = (
 LISTEN_100 = replace("listen = 1024", "listen = 100", "uwsgi.ini: listen")
 # Worker recycling after so many requests: under load each recycled worker loads
 # the app again (lazy-apps). The old default recycled every 5000.
+DEFAULT_PLAN = Plan.defaults()
 MAX_REQUESTS_5000 = replace(
-    "max-requests = 100000\nmax-requests-delta = 5000\n",
+    f"max-requests = {DEFAULT_PLAN.max_requests}\n"
+    f"max-requests-delta = {DEFAULT_PLAN.max_requests_delta}\n",
     "max-requests = 5000\nmax-requests-delta = 250\n",
     "uwsgi.ini: max-requests",
 )
@@ -346,7 +350,8 @@ def configs() -> list[Config]:
         ),
         variant(
             "max-requests-5000",
-            "nginx-uwsgi recycling workers every 5000 requests (the default: 100000)",
+            "nginx-uwsgi recycling workers every 5000 requests"
+            f" (the default: {DEFAULT_PLAN.max_requests})",
             "max-requests 5000",
             mounts=(ini("default", MAX_REQUESTS_5000),),
             # Workers reach 5000 requests only late in a 5 s run: measure it with

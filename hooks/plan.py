@@ -53,8 +53,12 @@ APP_MAX_REPLICAS = 10
 AUTOSCALE_CPU_PERCENT = 70
 # nginx replicas on Kubernetes (the swarm stack runs one on each node).
 NGINX_REPLICAS = 2
-# uWSGI's reload-on-rss (uwsgi.ini): a worker past this much memory is recycled.
+# uWSGI's worker recycling (uwsgi.ini): a worker past this much memory, this many
+# requests or this age is replaced. Rarely: under lazy-apps each recycle imports the
+# app again (make bench measured recycling every 5000 requests).
 RELOAD_ON_RSS_MB = 512
+MAX_REQUESTS = 100000
+MAX_WORKER_LIFETIME_S = 3600
 # An app replica's memory besides its workers: the master, supervisord, request
 # bodies buffered in /tmp (a tmpfs, counted as the container's memory).
 APP_MEMORY_OVERHEAD_MB = 256
@@ -355,6 +359,23 @@ class Plan:
     @property
     def reload_on_rss_mb(self) -> int:
         return RELOAD_ON_RSS_MB
+
+    @property
+    def max_requests(self) -> int:
+        return MAX_REQUESTS
+
+    @property
+    def max_requests_delta(self) -> int:
+        """Staggers the workers' recycling (uWSGI adds worker id x delta): 5%."""
+        return MAX_REQUESTS // 20
+
+    @property
+    def max_worker_lifetime_s(self) -> int:
+        return MAX_WORKER_LIFETIME_S
+
+    @property
+    def max_worker_lifetime_delta_s(self) -> int:
+        return MAX_WORKER_LIFETIME_S // 30
 
     @property
     def nginx_resources(self) -> Resources:
