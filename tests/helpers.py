@@ -7,13 +7,12 @@ import contextlib
 import itertools
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,35 +82,6 @@ def wait_until(check: Callable[[], bool], seconds: float, step: float = 0.2) -> 
                 return time.monotonic() - start
         time.sleep(step)
     raise TimeoutError(f"not true after {seconds} s: {check.__doc__ or check}")
-
-
-@contextlib.contextmanager
-def running(
-    command: list[str], cwd: Path, env: dict[str, str], log: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    """Run a server in its own process group, logging to `log`; stop it (and its
-    children) on the way out, also when the test fails."""
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield process
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
 
 
 def http_get(

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.stacks import render_nginx_conf
+from bench.stacks import render_nginx_conf, stop_session
 from conftest import Bake
-from helpers import SERVERS, exchange, free_port, http_get, native_env, run, running, wait_until
+from helpers import SERVERS, exchange, free_port, http_get, native_env, run, wait_until
 from hooks.plan import Plan
 
 pytestmark = pytest.mark.native
@@ -38,6 +38,33 @@ def healthcheck_passes(project: Path, env: dict[str, str]) -> bool:
         ).returncode
         == 0
     )
+
+
+@contextlib.contextmanager
+def running(
+    command: list[str], cwd: Path, env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server in a session of its own, logging to `log`; stop it on the way out,
+    also when the test fails: SIGTERM to its process group, then SIGKILL to every
+    process left in its session. supervisord gives each program a process group of
+    its own, and a uWSGI it is still stopping would otherwise outlive the test."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield process
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=15)
+            stop_session(process.pid, grace_s=0)
 
 
 @contextlib.contextmanager
