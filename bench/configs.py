@@ -138,7 +138,7 @@ def swept_ini(processes: int, threads: int) -> Callable[[Sources], str]:
 
     def make(sources: Sources) -> str:
         project = sources.bake(processes=str(processes), threads=str(threads))
-        return (project / "uwsgi.ini").read_text()
+        return (project / "ops/uwsgi.ini").read_text()
 
     return make
 
@@ -290,7 +290,7 @@ def configs() -> list[Config]:
             f"{processes} processes x {threads} thread{'s' if threads > 1 else ''}",
             "sweep",
             "default",
-            mounts=(Mount("app", "/app/uwsgi.ini", swept_ini(processes, threads)),),
+            mounts=(Mount("app", "/app/ops/uwsgi.ini", swept_ini(processes, threads)),),
             baseline="nginx-uwsgi",
             short=f"{processes} processes x {threads}",
             sets=FULL if (processes, threads) in SWEEP_FULL else EXTRA,
@@ -300,7 +300,7 @@ def configs() -> list[Config]:
     template = f"/etc/nginx/templates/{Path(SITE).name}"
 
     def ini(build: str, change: Callable[[str], str]) -> Mount:
-        return Mount("app", "/app/uwsgi.ini", changed(build, "uwsgi.ini", change))
+        return Mount("app", "/app/ops/uwsgi.ini", changed(build, "ops/uwsgi.ini", change))
 
     def site(change: Callable[[str], str]) -> Mount:
         return Mount("nginx", template, changed("default", SITE, change))
@@ -441,7 +441,9 @@ def configs() -> list[Config]:
                 ini(
                     "standalone",
                     replace(
-                        "route = ^/healthz$ donotlog:", "disable-logging = true", "uwsgi.ini: route"
+                        "route = ^$(HEALTHCHECK_PATH)$ donotlog:",
+                        "disable-logging = true",
+                        "uwsgi.ini: route",
                     ),
                 ),
             ),

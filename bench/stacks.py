@@ -144,6 +144,14 @@ def bake(output_dir: Path, answers: dict[str, str]) -> Path:
     return project
 
 
+def copy_app(project: Path, into: Path) -> None:
+    """main.py and the Flask package it serves, from a baked project, into a folder."""
+    into.mkdir(exist_ok=True)
+    shutil.copy(project / "main.py", into / "main.py")
+    package = project / "flask_service"
+    shutil.copytree(package, into / package.name, ignore=shutil.ignore_patterns("__pycache__"))
+
+
 def pinned(requirements: str, leave_out: Sequence[str]) -> list[str]:
     """name==version lines of a hash-checked requirements file, some packages left out."""
     pins = re.findall(r"^([A-Za-z0-9_.-]+==[^\s\\]+)", requirements, flags=re.MULTILINE)
@@ -490,8 +498,8 @@ class Workspace(Sources):
         if not context.exists():
             project = self.project("nginx-http")
             shutil.copytree(BENCH_ROOT / "images/gunicorn", context)
-            for name in ("main.py", "healthcheck.py"):
-                shutil.copy(project / name, context / name)
+            copy_app(project, context)
+            shutil.copy(project / "ops/healthcheck.py", context / "healthcheck.py")
             pins = pinned((project / "requirements.txt").read_text(), ("pyuwsgi", "supervisor"))
             (context / "requirements.txt").write_text(
                 "\n".join([*pins, f"gunicorn=={GUNICORN_VERSION}"]) + "\n"
@@ -503,8 +511,8 @@ class Workspace(Sources):
         if not context.exists():
             project = self.project("default")
             shutil.copytree(BENCH_ROOT / "images/allinone", context)
-            for name in ("main.py", "requirements.txt"):
-                shutil.copy(project / name, context / name)
+            copy_app(project, context / "app")
+            shutil.copy(project / "requirements.txt", context / "requirements.txt")
         return context
 
     def context_main(self, build: str) -> Path:
@@ -742,7 +750,7 @@ class Workspace(Sources):
             # ...and bind it back at its own path inside the fresh /tmp.
             'i=0; for keep; do i=$((i+1)); mkdir -p "$keep"; mount --rbind /mnt/$i "$keep"; done; '
             "mkdir -p /var/log/nginx; mount -t tmpfs tmpfs /var/log/nginx; "
-            'cd "$project"; supervisord --nodaemon --configuration "$project/supervisord.conf" '
+            'cd "$project"; supervisord --nodaemon --configuration "$project/ops/supervisord.conf" '
             '>>"$logs/supervisord.log" 2>&1 & '
             'exec nginx -p "$conf" -c "$conf/nginx.conf" -g \'daemon off; user root;\' '
             '>>"$logs/nginx.log" 2>&1'

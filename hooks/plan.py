@@ -200,6 +200,16 @@ class Plan:
         """A private fact of cookiecutter.json (`_name`), as the bake saw it."""
         return self.answers[f"_{name}"]
 
+    @property
+    def server(self) -> str:
+        """The server answer: nginx-uwsgi, nginx-http or standalone."""
+        return str(self.answers["server"])
+
+    @property
+    def healthcheck_path(self) -> str:
+        """The health check's path, HEALTHCHECK_PATH's default."""
+        return str(self.fact("healthcheck_path"))
+
     @cached_property
     def shape(self) -> Shape:
         return SHAPES[self.answers["server"]]
@@ -464,7 +474,7 @@ class Plan:
             unused.append("nginx")
             unused.append("deploy")
         if self.processes is not None:
-            unused.append("auto_processes.py")
+            unused.append("ops/auto_processes.py")
             unused.append("tests/test_auto_processes.py")
         return unused
 

@@ -108,7 +108,7 @@ def test_odd_text_comes_out_verbatim(bake: Bake) -> None:
     project = bake(project_slug="odd_text", **ODD_TEXT)
     constants = {
         node.targets[0].id: ast.literal_eval(node.value)
-        for node in ast.parse((project / "main.py").read_text()).body
+        for node in ast.parse((project / "odd_text/settings.py").read_text()).body
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
     }
     assert constants["PROJECT_NAME"] == ODD_TEXT["project_name"]

@@ -42,10 +42,10 @@ def ini_options(path: Path) -> list[tuple[str, str]]:
 def test_files_follow_the_answers(project: Path, plan: Plan) -> None:
     for always in (
         "main.py",
-        "uwsgi.ini",
-        "supervisord.conf",
-        "exit_on_fatal.py",
-        "healthcheck.py",
+        "ops/uwsgi.ini",
+        "ops/supervisord.conf",
+        "ops/exit_on_fatal.py",
+        "ops/healthcheck.py",
         "Dockerfile",
         ".dockerignore",
         "compose.yaml",
@@ -55,15 +55,23 @@ def test_files_follow_the_answers(project: Path, plan: Plan) -> None:
         "Makefile",
         "README.md",
         "tests/test_main.py",
+        "tests/test_pages.py",
+        f"{plan.answers['project_slug']}/__init__.py",
+        f"{plan.answers['project_slug']}/templates/index.html",
+        f"{plan.answers['project_slug']}/static/style.css",
     ):
         assert (project / always).is_file(), always
     assert (project / "nginx").is_dir() == plan.nginx
-    assert (project / "auto_processes.py").is_file() == (plan.processes is None)
+    assert (project / "ops/auto_processes.py").is_file() == (plan.processes is None)
     assert (project / "tests/test_auto_processes.py").is_file() == (plan.processes is None)
 
 
 def test_no_template_syntax_left(project: Path) -> None:
     for path in generated_files(project):
+        if path.parent.name == "templates" and path.suffix == ".html":
+            # Flask's own Jinja templates, copied as they are.
+            assert "cookiecutter" not in path.read_text(), path
+            continue
         leftovers = JINJA_LEFTOVERS.findall(path.read_text())
         assert not leftovers, f"{path.relative_to(project)}: {leftovers}"
 
@@ -96,13 +104,15 @@ def test_the_projects_own_tests_pass(project: Path) -> None:
 
 
 def test_ini_has_exactly_the_shapes_listener(project: Path, plan: Plan) -> None:
-    listeners = [key for key, _ in ini_options(project / "uwsgi.ini") if key in LISTENER_OPTIONS]
+    listeners = [
+        key for key, _ in ini_options(project / "ops/uwsgi.ini") if key in LISTENER_OPTIONS
+    ]
     assert listeners == [plan.listener]
     assert ("http" in listeners) == (plan.answers["server"] == "standalone")
 
 
 def test_ini_options_follow_the_answers(project: Path, plan: Plan) -> None:
-    options = dict(ini_options(project / "uwsgi.ini"))
+    options = dict(ini_options(project / "ops/uwsgi.ini"))
     assert options["buffer-size"] == str(plan.buffer_size)
     assert options["max-vars"] == str(plan.uwsgi_max_vars)
     assert options["threads"] == str(plan.threads)
@@ -145,7 +155,7 @@ def test_dockerfiles_pass_hadolint(project: Path) -> None:
 
 def test_supervisor_reads_its_config(project: Path, plan: Plan) -> None:
     options = ServerOptions()
-    options.realize(args=["-c", str(project / "supervisord.conf")])
+    options.realize(args=["-c", str(project / "ops/supervisord.conf")])
     programs = {group.name: group for group in options.process_group_configs}
     uwsgi = programs["uwsgi"].process_configs[0]
     assert (uwsgi.startsecs, uwsgi.startretries) == (3, 3)

@@ -207,12 +207,14 @@ def test_pods_are_locked_down_as_compose_runs_them(
 def test_probes_follow_the_images_health_checks(
     objects: dict[tuple[str, str], Object], plan: Plan, project: Path
 ) -> None:
-    harakiri = int(ini_option(project / "uwsgi.ini", "harakiri"))
+    harakiri = int(ini_option(project / "ops/uwsgi.ini", "harakiri"))
     # The app: the image's own check (uwsgi protocol or HTTP, over uWSGI's listener).
     check = healthcheck(project / "Dockerfile")
     app = container(objects, plan, "app")
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert app[probe]["exec"]["command"] == check["command"] == ["python3", "healthcheck.py"]
+        assert (
+            app[probe]["exec"]["command"] == check["command"] == ["python3", "ops/healthcheck.py"]
+        )
         assert app[probe]["timeoutSeconds"] == check["timeout"]
     startup, readiness, liveness = (
         app[p] for p in ("startupProbe", "readinessProbe", "livenessProbe")
@@ -245,8 +247,8 @@ def test_grace_periods_outlast_the_stop_timeouts(
     objects: dict[tuple[str, str], Object], plan: Plan, project: Path
 ) -> None:
     compose = compose_config(project)
-    mercy = int(ini_option(project / "uwsgi.ini", "worker-reload-mercy"))
-    stopwaitsecs = int(ini_option(project / "supervisord.conf", "stopwaitsecs"))
+    mercy = int(ini_option(project / "ops/uwsgi.ini", "worker-reload-mercy"))
+    stopwaitsecs = int(ini_option(project / "ops/supervisord.conf", "stopwaitsecs"))
     app_pod, app = pod(objects, plan, "app"), container(objects, plan, "app")
     drain = prestop_seconds(app)
     # After the drain, as long as compose gives: longer than supervisor, longer than uWSGI.
@@ -256,7 +258,7 @@ def test_grace_periods_outlast_the_stop_timeouts(
     # nginx's requests in flight end within its read timeout, after harakiri.
     site = (project / "nginx/templates/default.conf.template").read_text()
     [read_timeout] = map(int, re.findall(r"_read_timeout (\d+)s;", site))
-    assert int(ini_option(project / "uwsgi.ini", "harakiri")) < read_timeout
+    assert int(ini_option(project / "ops/uwsgi.ini", "harakiri")) < read_timeout
     nginx_pod, nginx = pod(objects, plan, "nginx"), container(objects, plan, "nginx")
     assert nginx_pod["terminationGracePeriodSeconds"] - prestop_seconds(nginx) > read_timeout
     assert prestop_seconds(nginx) == drain > 0
@@ -297,7 +299,7 @@ def test_resources_leave_room_for_every_worker(
     objects: dict[tuple[str, str], Object], plan: Plan, project: Path
 ) -> None:
     resources = container(objects, plan, "app")["resources"]
-    reload_on_rss_mb = int(ini_option(project / "uwsgi.ini", "reload-on-rss"))
+    reload_on_rss_mb = int(ini_option(project / "ops/uwsgi.ini", "reload-on-rss"))
     memory_mb = int(resources["limits"]["memory"].removesuffix("Mi"))
     assert memory_mb >= plan.replica_workers * reload_on_rss_mb
     # processes = auto counts this limit: one CPU, two workers.

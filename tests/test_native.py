@@ -34,7 +34,11 @@ def healthcheck_passes(project: Path, env: dict[str, str]) -> bool:
     """The project's own health check script, as Docker runs it."""
     return (
         subprocess.run(
-            ["python3", "healthcheck.py"], cwd=project, env=env, capture_output=True, check=False
+            ["python3", "ops/healthcheck.py"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            check=False,
         ).returncode
         == 0
     )
@@ -106,7 +110,7 @@ def test_uwsgi_serves_the_app_from_the_generated_ini(
     plan = Plan.defaults(server=server, processes="2")
     address = listen_address(plan, tmp_path)
     env = native_env(APP_ADDRESS=address)
-    with running(["uwsgi", "--ini", "uwsgi.ini"], project, env, tmp_path / "uwsgi.log"):
+    with running(["uwsgi", "--ini", "ops/uwsgi.ini"], project, env, tmp_path / "uwsgi.log"):
         wait_until(lambda: healthcheck_passes(project, env), 30)
         if plan.shape.protocol == "http":
             status, body = http_get(address, "/")
@@ -132,7 +136,7 @@ def test_plain_http_to_the_uwsgi_socket_gets_no_answer(
     project = bake(server="nginx-uwsgi", processes="2", buffer_size=buffer_size)
     address = str(tmp_path / "app.sock")
     env = native_env(APP_ADDRESS=address)
-    with running(["uwsgi", "--ini", "uwsgi.ini"], project, env, tmp_path / "uwsgi.log"):
+    with running(["uwsgi", "--ini", "ops/uwsgi.ini"], project, env, tmp_path / "uwsgi.log"):
         wait_until(lambda: healthcheck_passes(project, env), 30)
         started = time.monotonic()
         assert exchange(address, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", timeout=15) == b""
@@ -146,7 +150,7 @@ def test_processes_auto_counts_this_machines_cpus(bake: Bake, tmp_path: Path) ->
     project = bake(server="nginx-http", processes="auto")
     address = f"127.0.0.1:{free_port()}"
     env = native_env(APP_ADDRESS=address)
-    with running(["uwsgi", "--ini", "uwsgi.ini"], project, env, tmp_path / "uwsgi.log"):
+    with running(["uwsgi", "--ini", "ops/uwsgi.ini"], project, env, tmp_path / "uwsgi.log"):
         wait_until(lambda: healthcheck_passes(project, env), 30)
     workers = re.findall(r"spawned uWSGI worker (\d+)", (tmp_path / "uwsgi.log").read_text())
     assert max(map(int, workers)) == 2 * len(os.sched_getaffinity(0))
@@ -163,7 +167,12 @@ def process_name(pid: int) -> str:
 def test_supervisor_restarts_a_killed_uwsgi_master(bake: Bake, tmp_path: Path) -> None:
     project = bake(server="nginx-uwsgi", processes="2")
     env = native_env(APP_ADDRESS=str(tmp_path / "app.sock"))
-    command = ["supervisord", "--nodaemon", "--configuration", str(project / "supervisord.conf")]
+    command = [
+        "supervisord",
+        "--nodaemon",
+        "--configuration",
+        str(project / "ops/supervisord.conf"),
+    ]
     with running(command, project, env, tmp_path / "supervisord.log") as supervisord:
         wait_until(lambda: healthcheck_passes(project, env), 30)
         [master] = [pid for pid in children(supervisord.pid) if "uwsgi" in process_name(pid)]
@@ -186,7 +195,12 @@ def test_supervisord_exits_non_zero_when_the_app_cannot_start(
     with (project / "main.py").open("a") as main:
         main.write("\nimport module_that_does_not_exist  # noqa\n")
     env = native_env(APP_ADDRESS=str(tmp_path / "app.sock"))
-    command = ["supervisord", "--nodaemon", "--configuration", str(project / "supervisord.conf")]
+    command = [
+        "supervisord",
+        "--nodaemon",
+        "--configuration",
+        str(project / "ops/supervisord.conf"),
+    ]
     started = time.monotonic()
     result = subprocess.run(
         command, cwd=project, env=env, capture_output=True, text=True, timeout=90, check=False

@@ -108,7 +108,7 @@ def test_a_killed_master_is_restarted_by_supervisor(stack: Stack) -> None:
 
 
 def test_chain_reload_serves_new_code_with_no_failed_request(stack: Stack) -> None:
-    main = stack.project / "main.py"
+    main = stack.project / "flask_service/settings.py"
     old = main.read_text()
     with Load(stack.front, clients=20, max_requests=50000, max_seconds=90) as load:
         assert load.wait_for(200)
@@ -145,7 +145,7 @@ def test_workers_recycle_under_load_with_no_failed_request(
     server: str, bake_fresh: Bake, base_images: dict[str, str]
 ) -> None:
     project = bake_fresh(server=server)
-    ini = project / "uwsgi.ini"
+    ini = project / "ops/uwsgi.ini"
     ini.write_text(
         re.sub(r"(?m)^max-requests = \d+$", f"max-requests = {MAX_REQUESTS}", ini.read_text())
     )

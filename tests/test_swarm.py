@@ -387,8 +387,8 @@ def test_stack_file_follows_compose_uwsgi_and_the_plan(bake: Bake, server: str) 
     assert app["deploy"]["endpoint_mode"] == nginx["deploy"]["endpoint_mode"] == "dnsrr"
 
     # Graceful stops: uWSGI's mercy < supervisor's stopwaitsecs < swarm's grace = compose's.
-    mercy = int(ini_option(project / "uwsgi.ini", "worker-reload-mercy"))
-    stopwaitsecs = int(ini_option(project / "supervisord.conf", "stopwaitsecs"))
+    mercy = int(ini_option(project / "ops/uwsgi.ini", "worker-reload-mercy"))
+    stopwaitsecs = int(ini_option(project / "ops/supervisord.conf", "stopwaitsecs"))
     grace = seconds(app["stop_grace_period"])
     assert mercy < stopwaitsecs < grace == seconds(compose["app"]["stop_grace_period"])
     site = (project / "nginx/templates/default.conf.template").read_text()
@@ -414,7 +414,7 @@ def test_stack_file_follows_compose_uwsgi_and_the_plan(bake: Bake, server: str) 
     interval, timeout, retries = map(int, healthcheck.groups())
     assert plan.swarm_update_monitor >= interval * retries + timeout
     # Room for every worker up to reload-on-rss before the memory limit.
-    reload_on_rss_mb = int(ini_option(project / "uwsgi.ini", "reload-on-rss"))
+    reload_on_rss_mb = int(ini_option(project / "ops/uwsgi.ini", "reload-on-rss"))
     memory = int(deploy["resources"]["limits"]["memory"])
     assert memory >= plan.replica_workers * reload_on_rss_mb * 1024 * 1024
     assert deploy["resources"]["limits"]["cpus"] == "1"
@@ -494,7 +494,7 @@ def test_requests_spread_over_the_replicas(deployed: SwarmStack) -> None:
 
 
 def test_rolling_update_under_load_fails_no_request(deployed: SwarmStack) -> None:
-    main = deployed.project / "main.py"
+    main = deployed.project / "flask_service/settings.py"
     main.write_text(
         main.read_text().replace("DESCRIPTION = ", f'DESCRIPTION = "{NEW_DESCRIPTION}" or ', 1)
     )

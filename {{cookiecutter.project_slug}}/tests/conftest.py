@@ -1,4 +1,4 @@
-"""Shared test setup: the app refuses to start without a secret key."""
+"""Shared test setup: the service refuses to start without a secret key."""
 
 import os
 

@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from auto_processes import available_cpus, cpu_quota
+from ops.auto_processes import available_cpus, cpu_quota
 
 
 def test_cgroup_v2_quota(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 {%- set plan = cookiecutter | plan -%}
-"""Docker's health check: GET /healthz from uWSGI, over the listener it serves.
+"""Docker's health check: GET HEALTHCHECK_PATH from uWSGI, over the listener it serves.
 
 Exits 0 when the answer is 200. uWSGI listens at APP_ADDRESS (a unix socket
 path, or host:port) and speaks {{ "the binary uwsgi protocol there, which plain HTTP cannot probe" if plan.shape.protocol == "uwsgi" else "HTTP there" }}.
@@ -15,6 +15,7 @@ import struct
 import sys
 
 ADDRESS = os.environ.get("APP_ADDRESS", "{{ plan.default_address }}")
+PATH = os.environ.get("HEALTHCHECK_PATH", "{{ plan.healthcheck_path }}")
 TIMEOUT_SECONDS = 2
 
 
@@ -59,7 +60,7 @@ def request(path: str) -> bytes:
 {%- endif %}
 
 
-def status(address: str, path: str = "/healthz") -> int:
+def status(address: str, path: str = PATH) -> int:
     """The HTTP status uWSGI answers for path."""
     with connect(address) as sock:
         sock.sendall(request(path))
@@ -72,4 +73,4 @@ if __name__ == "__main__":
         code = status(ADDRESS)
     except (OSError, ValueError, IndexError) as error:
         sys.exit(f"unhealthy: {ADDRESS}: {error!r}")
-    sys.exit(0 if code == 200 else f"unhealthy: {ADDRESS} answered {code}")
+    sys.exit(0 if code == 200 else f"unhealthy: {ADDRESS}{PATH} answered {code}")

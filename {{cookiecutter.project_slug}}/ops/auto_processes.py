@@ -1,6 +1,6 @@
 """Print the worker count for `processes = auto`: twice the CPUs this container may use.
 
-uwsgi.ini runs this when uWSGI starts. uWSGI's own %k counts the host's CPUs,
+ops/uwsgi.ini runs this when uWSGI starts. uWSGI's own %k counts the host's CPUs,
 which overcommits a container held to fewer by a CPU quota or a cpuset.
 """
 

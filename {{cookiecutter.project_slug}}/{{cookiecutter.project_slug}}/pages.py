@@ -1,0 +1,16 @@
+"""The pages: a blueprint, registered by create_app()."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template
+
+blueprint = Blueprint("pages", __name__)
+
+
+@blueprint.get("/")
+def index() -> str:
+    return render_template(
+        "index.html",
+        name=current_app.config["PROJECT_NAME"],
+        description=current_app.config["DESCRIPTION"],
+    )
