@@ -29,6 +29,8 @@ TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 # Below 16384, the headers nginx may pass could not be allowed even 3 KB in all.
 BUFFER_SIZE_MIN = 16384
 BUFFER_SIZE_MAX = 65535
+# The largest upload limit: bodies are buffered to /tmp, a tmpfs counted as memory.
+MAX_UPLOAD_MB_MAX = 1024
 # What nginx may pass upstream, for sizing its header buffers: its first buffer
 # (client_header_buffer_size, 1k by default), at most 1000 header lines
 # (max_headers, nginx >= 1.29.8 and Debian's patched packages), each growing by
@@ -174,6 +176,9 @@ def problems(answers: Mapping[str, Any]) -> list[str]:
     size = as_int(answers.get("buffer_size"))
     if size is None or not BUFFER_SIZE_MIN <= size <= BUFFER_SIZE_MAX:
         bad("buffer_size", f"expected bytes from {BUFFER_SIZE_MIN} to {BUFFER_SIZE_MAX}")
+    upload = as_int(answers.get("max_upload_mb"))
+    if upload is None or not 1 <= upload <= MAX_UPLOAD_MB_MAX:
+        bad("max_upload_mb", f"expected a whole number of MB from 1 to {MAX_UPLOAD_MB_MAX}")
     if not isinstance(answers.get("stats"), bool):
         bad("stats", "expected yes or no")
     return found
@@ -446,8 +451,26 @@ class Plan:
         return f"{self.answers['project_slug']}-nginx"
 
     @property
+    def response_headers_kb(self) -> int:
+        """The most response headers an answer may carry, in KB (four cookies near the
+        browsers' 4 KB limit each), in every server."""
+        return int(self.fact("response_headers_kb"))
+
+    @property
+    def static_max_age_s(self) -> int:
+        """How long browsers keep a static file without asking again; after that a
+        revalidation (If-None-Match, If-Modified-Since) costs a 304. File names carry no
+        content hash, so a deploy's new files reach every browser within this time."""
+        return int(self.fact("static_max_age_s"))
+
+    @property
+    def max_upload_mb(self) -> int:
+        """The one request body limit (nginx, uWSGI, Flask), in MB."""
+        return int(self.answers["max_upload_mb"])
+
+    @property
     def max_body_bytes(self) -> int:
-        return int(self.fact("max_body_mb")) * 1024 * 1024
+        return self.max_upload_mb * 1024 * 1024
 
     @property
     def uwsgi_limit_post(self) -> int:

@@ -39,6 +39,9 @@ BAD_ANSWERS = [
     ("threads", "2.5", "expected a positive integer"),
     ("buffer_size", "16383", "expected bytes from 16384 to 65535"),
     ("buffer_size", "65536", "expected bytes from 16384 to 65535"),
+    ("max_upload_mb", "0", "expected a whole number of MB from 1 to 1024"),
+    ("max_upload_mb", "1025", "expected a whole number of MB from 1 to 1024"),
+    ("max_upload_mb", "1.5", "expected a whole number of MB from 1 to 1024"),
 ]
 # Choice variables: cookiecutter itself refuses these before any hook runs.
 BAD_CHOICES = [

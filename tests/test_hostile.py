@@ -306,7 +306,7 @@ def chunked_post(path: str, size: int) -> bytes:
 
 @pytest.mark.parametrize("stack", BODY_STACKS, indirect=True)
 def test_bodies_within_the_limit_pass_and_over_it_get_413(stack: Stack) -> None:
-    """Within the limit (cookiecutter.json _max_body_mb): a body reaches a route that
+    """Within the limit (the max_upload_mb answer): a body reaches a route that
     reads it whole, and a route that answers without reading it (405) answers, every
     time (uWSGI reads each body first: post-buffering). Over it: 413, from nginx
     (client_max_body_size), or without nginx from uWSGI once it has read the body
