@@ -22,7 +22,7 @@ setup: $(BIN)/cookiecutter ## the virtualenv, Debian packages, a Docker engine w
 	@scripts/host-packages.sh
 	@scripts/docker-engine.sh
 
-base-images: setup ## print PYTHON_IMAGE= and NGINX_IMAGE=, building local stand-ins when no registry answers
+base-images: setup ## print PYTHON_IMAGE=, NGINX_IMAGE= and POSTGRES_IMAGE=, building local stand-ins when no registry answers
 	@scripts/base-images.sh
 
 demo: setup ## bake with the defaults, build, start and wait until healthy, print the URL

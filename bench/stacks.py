@@ -115,11 +115,12 @@ def check_host() -> None:
 
 
 def base_images() -> dict[str, str]:
-    """PYTHON_IMAGE and NGINX_IMAGE, as the tests get them (scripts/base-images.sh)."""
+    """PYTHON_IMAGE, NGINX_IMAGE and POSTGRES_IMAGE, as the tests get them
+    (scripts/base-images.sh)."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     output = run([str(REPO_ROOT / "scripts/base-images.sh")], env=env, timeout=1800).stdout
     images = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
-    if sorted(images) != ["NGINX_IMAGE", "PYTHON_IMAGE"]:
+    if sorted(images) != ["NGINX_IMAGE", "POSTGRES_IMAGE", "PYTHON_IMAGE"]:
         raise BenchError(f"unexpected output of scripts/base-images.sh: {output!r}")
     return images
 

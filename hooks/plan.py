@@ -489,6 +489,10 @@ class Plan:
         return str(self.fact("nginx_image"))
 
     @property
+    def postgres_image(self) -> str:
+        return str(self.fact("postgres_image"))
+
+    @property
     def unused_paths(self) -> list[str]:
         """Files and folders of the template this plan does not use."""
         unused = []
@@ -513,7 +517,8 @@ class PlanExtension(Extension):
 
 
 def main(argv: list[str]) -> int:
-    """`python3 -m hooks.plan images [PYTHON_VERSION]`: the official base images."""
+    """`python3 -m hooks.plan images [PYTHON_VERSION]`: the official base images, one
+    line each: PYTHON_IMAGE=, NGINX_IMAGE=, POSTGRES_IMAGE=."""
     if len(argv) in (1, 2) and argv[0] == "images":
         version = argv[1] if len(argv) == 2 else choices("python_version")[0]
         if version not in choices("python_version"):
@@ -525,8 +530,13 @@ def main(argv: list[str]) -> int:
         plan = Plan.defaults(python_version=version)
         print(f"PYTHON_IMAGE={plan.python_image}")
         print(f"NGINX_IMAGE={plan.nginx_image}")
+        print(f"POSTGRES_IMAGE={plan.postgres_image}")
         return 0
-    print("usage: python3 -m hooks.plan images [PYTHON_VERSION]", file=sys.stderr)
+    print(
+        "usage: python3 -m hooks.plan images [PYTHON_VERSION]\n"
+        "prints PYTHON_IMAGE=, NGINX_IMAGE= and POSTGRES_IMAGE= (the official base images)",
+        file=sys.stderr,
+    )
     return 2
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Print the two base images a generated project is built FROM, as
+# Print the base images a generated project is built FROM or runs, as
 #   PYTHON_IMAGE=<ref>
 #   NGINX_IMAGE=<ref>
+#   POSTGRES_IMAGE=<ref>
 # on stdout (nothing else goes there; progress and errors go to stderr).
 #
 # Usage: scripts/base-images.sh [PYTHON_VERSION]   (default: the first choice
@@ -15,9 +16,11 @@
 #                                               bookworm: 3.11)
 #   flask-uwsgi-standin/nginx:stable            Debian trixie's nginx, set up
 #                                               like the official image
+#   flask-uwsgi-standin/postgres:17-alpine      Debian trixie's PostgreSQL 17,
+#                                               set up like the official image
 # A stand-in is rebuilt only when its tag is missing or its recipe changed (the
 # label flask-uwsgi.standin.recipe holds a hash of the recipe files, the
-# package lists and the host's CA bundle, which is copied into both images).
+# package lists and the host's CA bundle, which is copied into every image).
 #
 # Environment:
 #   BASE_IMAGES_PULL_TIMEOUT  seconds for each `docker pull` (default 20; 0: never pull)
@@ -38,6 +41,8 @@ declare -A suite_for_python=([3.13]=trixie [3.11]=bookworm)
 nginx_suite=trixie
 python_packages=python3,python3-venv,ca-certificates
 nginx_packages=nginx,gettext-base,curl,ca-certificates
+postgres_suite=trixie
+postgres_packages=postgresql-17,postgresql-client-17,ca-certificates
 
 log() { echo "base-images: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -260,10 +265,29 @@ nginx_standin() {
          for c in envsubst curl; do command -v "$c" >/dev/null; done'
 }
 
+# Sets standin_ref.
+postgres_standin() {
+    standin_ref=flask-uwsgi-standin/postgres:17-alpine
+    lock_builds
+    rootfs_image postgres "$postgres_suite" "$postgres_packages"
+    # shellcheck disable=SC2016 # expanded in the container
+    standin_image "$standin_ref" postgres "$rootfs_tag" \
+        'postgres --version | grep -q " 17\."
+         pg_isready --version; psql --version >/dev/null
+         for c in postgres initdb pg_ctl pg_isready psql; do
+             [ "$(command -v "$c")" = "/usr/lib/postgresql/17/bin/$c" ]; done
+         command -v docker-entrypoint.sh setpriv >/dev/null
+         [ "$(id -u postgres):$(id -g postgres)" = 70:70 ]
+         [ "$PGDATA" = /var/lib/postgresql/data ]
+         [ "$(stat -c %U:%a "$PGDATA")" = postgres:700 ]
+         [ -z "$(ls -A "$PGDATA")" ]
+         grep -q "^listen_addresses = .[*]." /usr/share/postgresql/17/postgresql.conf.sample'
+}
+
 main() {
     [ $# -le 1 ] || { echo "usage: scripts/base-images.sh [PYTHON_VERSION]" >&2; exit 2; }
     cd "$repo_root"
-    local version plan python_ref nginx_ref python_image nginx_image
+    local version plan python_ref nginx_ref postgres_ref python_image nginx_image postgres_image
     version=${1:-$(python3 -c 'import json; print(json.load(open("cookiecutter.json"))["python_version"][0])')}
     local status=0
     plan=$(python3 -m hooks.plan images "$version") || status=$?
@@ -273,7 +297,8 @@ main() {
     fi
     python_ref=$(sed -n 's/^PYTHON_IMAGE=//p' <<<"$plan")
     nginx_ref=$(sed -n 's/^NGINX_IMAGE=//p' <<<"$plan")
-    if [ -z "$python_ref" ] || [ -z "$nginx_ref" ]; then
+    postgres_ref=$(sed -n 's/^POSTGRES_IMAGE=//p' <<<"$plan")
+    if [ -z "$python_ref" ] || [ -z "$nginx_ref" ] || [ -z "$postgres_ref" ]; then
         die "unexpected output of hooks.plan images: $plan"
     fi
 
@@ -291,7 +316,14 @@ main() {
         nginx_standin
         nginx_image=$standin_ref
     fi
-    printf 'PYTHON_IMAGE=%s\nNGINX_IMAGE=%s\n' "$python_image" "$nginx_image"
+    if official_available "$postgres_ref"; then
+        postgres_image=$postgres_ref
+    else
+        postgres_standin
+        postgres_image=$standin_ref
+    fi
+    printf 'PYTHON_IMAGE=%s\nNGINX_IMAGE=%s\nPOSTGRES_IMAGE=%s\n' \
+        "$python_image" "$nginx_image" "$postgres_image"
 }
 
 main "$@"

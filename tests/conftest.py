@@ -73,10 +73,11 @@ def plan(answers: dict[str, Any]) -> Plan:
 
 @pytest.fixture(scope="session")
 def base_images() -> dict[str, str]:
-    """PYTHON_IMAGE and NGINX_IMAGE to build on: the official images where they can be
-    pulled, else the local stand-ins (scripts/base-images.sh builds them once)."""
+    """PYTHON_IMAGE and NGINX_IMAGE to build on and POSTGRES_IMAGE to run: the official
+    images where they can be pulled, else the local stand-ins (scripts/base-images.sh
+    builds them once)."""
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
     output = run([str(TEMPLATE_ROOT / "scripts/base-images.sh")], env=env, timeout=1200).stdout
     images = dict(line.split("=", 1) for line in output.splitlines())
-    assert sorted(images) == ["NGINX_IMAGE", "PYTHON_IMAGE"], output
+    assert sorted(images) == ["NGINX_IMAGE", "POSTGRES_IMAGE", "PYTHON_IMAGE"], output
     return images
