@@ -312,7 +312,14 @@ class Plan:
 
     @property
     def healthcheck_interval(self) -> int:
+        """Seconds between health checks once healthy: rare, each costs a request."""
         return int(self.fact("healthcheck_interval"))
+
+    @property
+    def healthcheck_start_interval(self) -> int:
+        """Seconds between health checks while starting, until the first success: a
+        cold start is healthy within about this much of being ready (Docker Engine 25+)."""
+        return int(self.fact("healthcheck_start_interval"))
 
     @property
     def healthcheck_timeout(self) -> int:
@@ -411,11 +418,11 @@ class Plan:
     @property
     def startup_failure_threshold(self) -> int:
         """Kubernetes' startup probe keeps trying as long as Docker's start period."""
-        return APP_START_PERIOD // self.healthcheck_interval
+        return APP_START_PERIOD // self.healthcheck_start_interval
 
     @property
     def nginx_startup_failure_threshold(self) -> int:
-        return NGINX_START_PERIOD // self.healthcheck_interval
+        return NGINX_START_PERIOD // self.healthcheck_start_interval
 
     @property
     def liveness_failure_threshold(self) -> int:

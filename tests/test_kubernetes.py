@@ -80,19 +80,20 @@ def healthcheck(dockerfile: Path) -> dict[str, Any]:
     """The HEALTHCHECK of a Dockerfile: its timings in seconds and its command."""
     text = dockerfile.read_text().replace("\\\n", " ")
     match = re.search(
-        r"^HEALTHCHECK --interval=(\d+)s --timeout=(\d+)s --start-period=(\d+)s --retries=(\d+)"
-        r"\s+CMD (\[.*\])$",
+        r"^HEALTHCHECK --interval=(\d+)s --timeout=(\d+)s --start-period=(\d+)s"
+        r" --start-interval=(\d+)s --retries=(\d+)\s+CMD (\[.*\])$",
         text,
         re.MULTILINE,
     )
     assert match, f"{dockerfile}: no HEALTHCHECK"
-    interval, timeout, start_period, retries = map(int, match.groups()[:4])
+    interval, timeout, start_period, start_interval, retries = map(int, match.groups()[:5])
     return {
         "interval": interval,
         "timeout": timeout,
         "start_period": start_period,
+        "start_interval": start_interval,
         "retries": retries,
-        "command": json.loads(match[5]),
+        "command": json.loads(match[6]),
     }
 
 
@@ -219,24 +220,28 @@ def test_probes_follow_the_images_health_checks(
     startup, readiness, liveness = (
         app[p] for p in ("startupProbe", "readinessProbe", "livenessProbe")
     )
-    assert startup["periodSeconds"] == readiness["periodSeconds"] == check["interval"]
+    # Fast while starting, rare once started, as Docker's start_interval and interval.
+    assert startup["periodSeconds"] == check["start_interval"] < check["interval"]
+    assert readiness["periodSeconds"] == check["interval"] >= 10
     assert startup["periodSeconds"] * startup["failureThreshold"] == check["start_period"]
     assert readiness["failureThreshold"] == check["retries"]
     # A restart only after failing longer than harakiri, which replaces a stuck worker first.
     assert liveness["periodSeconds"] * (liveness["failureThreshold"] - 1) >= harakiri
     # nginx: ready when /healthz answers through it; alive when it accepts connections.
     check = healthcheck(project / "nginx/Dockerfile")
-    [url] = [arg for arg in check["command"] if arg.startswith("http://")]
-    match = re.fullmatch(r"http://127\.0\.0\.1:(\d+)(/.*)", url)
-    assert match, url
-    port, path = int(match[1]), match[2]
+    # curl, through a shell that expands HEALTHCHECK_PATH (the image's ENV gives its default).
+    match = re.search(r'"http://127\.0\.0\.1:(\d+)\$HEALTHCHECK_PATH"', check["command"][-1])
+    assert match, check["command"]
+    port, path = int(match[1]), plan.healthcheck_path
+    assert f"HEALTHCHECK_PATH={path}" in (project / "nginx/Dockerfile").read_text()
     nginx = container(objects, plan, "nginx")
     [http] = nginx["ports"]
     assert (http["name"], http["containerPort"]) == ("http", port)
     for probe in ("startupProbe", "readinessProbe"):
         assert nginx[probe]["httpGet"] == {"path": path, "port": "http"}
-        assert nginx[probe]["periodSeconds"] == check["interval"]
         assert nginx[probe]["timeoutSeconds"] == check["timeout"]
+    assert nginx["startupProbe"]["periodSeconds"] == check["start_interval"]
+    assert nginx["readinessProbe"]["periodSeconds"] == check["interval"]
     assert nginx["readinessProbe"]["failureThreshold"] == check["retries"]
     startup = nginx["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] == check["start_period"]
