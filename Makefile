@@ -7,6 +7,9 @@ DEMO_DIR := build/demo
 DEMO_PORT ?= 8000
 # The scripts run the template's helpers with the virtualenv's python.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+# The base images the tests, the demo and the bench build FROM, as PYTHON_IMAGE=...
+# lines: the official images where a registry answers, else this machine's stand-ins.
+BASE_IMAGES := set -a && eval "$$(machine/base-images.sh)" && set +a
 
 .PHONY: help setup demo demo-down base-images test test-fast lint lock clean
 
@@ -19,15 +22,15 @@ $(BIN)/cookiecutter: requirements.txt
 	@touch $@
 
 setup: $(BIN)/cookiecutter ## the virtualenv, Debian packages, a Docker engine with Compose v2
-	@scripts/host-packages.sh
-	@scripts/docker-engine.sh
+	@machine/host-packages.sh
+	@machine/docker-engine.sh
 
 base-images: setup ## print PYTHON_IMAGE=, NGINX_IMAGE= and POSTGRES_IMAGE=, building local stand-ins when no registry answers
-	@scripts/base-images.sh
+	@machine/base-images.sh
 
 demo: setup ## bake with the defaults, build, start and wait until healthy, print the URL
 	$(BIN)/cookiecutter --no-input --overwrite-if-exists --output-dir $(DEMO_DIR) .
-	set -a && eval "$$(scripts/base-images.sh)" && set +a && cd $(DEMO_DIR)/flask_service \
+	$(BASE_IMAGES) && cd $(DEMO_DIR)/flask_service \
 		&& BIND_ADDRESS=127.0.0.1 HTTP_PORT=$(DEMO_PORT) docker compose --project-name flask-uwsgi-demo \
 			up --build --detach --wait --wait-timeout 180
 	@echo "The demo answers at http://127.0.0.1:$(DEMO_PORT)/ (stop it with: make demo-down)"
@@ -36,7 +39,7 @@ demo-down: ## stop the demo and remove its containers, volumes and images
 	cd $(DEMO_DIR)/flask_service && docker compose --project-name flask-uwsgi-demo down --volumes --rmi local
 
 test: setup ## every test, Docker included (CI runs this)
-	$(BIN)/pytest
+	$(BASE_IMAGES) && $(BIN)/pytest
 
 test-fast: $(BIN)/cookiecutter ## the inner loop: bake and read every combination, no processes or Docker
 	$(BIN)/pytest -m "not docker and not native" -x -q
@@ -54,7 +57,7 @@ lock: $(BIN)/cookiecutter ## re-pin the generated project's requirements (needs 
 
 .PHONY: bench
 bench: setup ## measure every shape against the alternatives (about 15 minutes); results in bench/results/
-	$(BIN)/python -m bench
+	$(BASE_IMAGES) && $(BIN)/python -m bench
 
 clean: ## remove the virtualenv and build output
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

@@ -446,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"each after {settings.warmup_s} s warm-up, {settings.connections} connections; "
                 f"about {estimate_s(chosen, settings, len(builds)) / 60:.0f} minutes"
             )
-            progress("base images (scripts/base-images.sh)")
+            progress("base images (machine/base-images.sh)")
             images = base_images()
             workspace = Workspace(work, run_id, images, resources)
             data["machine"] = machine()

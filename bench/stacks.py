@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.configs import BAKED_ANSWERS, BENCH_ROOT, GUNICORN_VERSION, Config, Sources
+from hooks.plan import Plan
 
 REPO_ROOT = BENCH_ROOT.parent
 LABEL = "flask-uwsgi-bench"
@@ -110,19 +111,16 @@ def check_host() -> None:
         raise BenchError(f"the bench needs these Debian packages: {' '.join(missing)}")
     if run(["docker", "info"], check=False, timeout=60).returncode != 0:
         raise BenchError(
-            "no Docker engine answers; `make setup` starts one (scripts/docker-engine.sh)"
+            "no Docker engine answers; `make setup` starts one (machine/docker-engine.sh)"
         )
 
 
 def base_images() -> dict[str, str]:
-    """PYTHON_IMAGE, NGINX_IMAGE and POSTGRES_IMAGE, as the tests get them
-    (scripts/base-images.sh)."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    output = run([str(REPO_ROOT / "scripts/base-images.sh")], env=env, timeout=1800).stdout
-    images = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
-    if sorted(images) != ["NGINX_IMAGE", "POSTGRES_IMAGE", "PYTHON_IMAGE"]:
-        raise BenchError(f"unexpected output of scripts/base-images.sh: {output!r}")
-    return images
+    """PYTHON_IMAGE, NGINX_IMAGE and POSTGRES_IMAGE, as the tests get them: from the
+    environment where given (`make bench` gives machine/base-images.sh's), the official
+    images otherwise."""
+    official = Plan.defaults().base_images
+    return {name: os.environ.get(name) or ref for name, ref in official.items()}
 
 
 def bake(output_dir: Path, answers: dict[str, str]) -> Path:

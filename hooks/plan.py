@@ -500,6 +500,15 @@ class Plan:
         return str(self.fact("postgres_image"))
 
     @property
+    def base_images(self) -> dict[str, str]:
+        """The official base images, by the build argument (and variable) that takes each."""
+        return {
+            "PYTHON_IMAGE": self.python_image,
+            "NGINX_IMAGE": self.nginx_image,
+            "POSTGRES_IMAGE": self.postgres_image,
+        }
+
+    @property
     def unused_paths(self) -> list[str]:
         """Files and folders of the template this plan does not use."""
         unused = []
@@ -534,10 +543,8 @@ def main(argv: list[str]) -> int:
                 file=sys.stderr,
             )
             return 2
-        plan = Plan.defaults(python_version=version)
-        print(f"PYTHON_IMAGE={plan.python_image}")
-        print(f"NGINX_IMAGE={plan.nginx_image}")
-        print(f"POSTGRES_IMAGE={plan.postgres_image}")
+        for name, ref in Plan.defaults(python_version=version).base_images.items():
+            print(f"{name}={ref}")
         return 0
     print(
         "usage: python3 -m hooks.plan images [PYTHON_VERSION]\n"

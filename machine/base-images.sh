@@ -5,13 +5,13 @@
 #   POSTGRES_IMAGE=<ref>
 # on stdout (nothing else goes there; progress and errors go to stderr).
 #
-# Usage: scripts/base-images.sh [PYTHON_VERSION]   (default: the first choice
+# Usage: machine/base-images.sh [PYTHON_VERSION]   (default: the first choice
 # of python_version in cookiecutter.json)
 #
 # The official references come from `python3 -m hooks.plan images`. Each is
 # used when it is present locally or `docker pull` gets it. Otherwise a local
 # stand-in is used, built from Debian packages with debootstrap (no registry
-# needed) by the recipes in scripts/standin/ and cached as a tagged image:
+# needed) by the recipes in machine/standin/ and cached as a tagged image:
 #   flask-uwsgi-standin/python:<version>-slim   Debian's python3 (trixie: 3.13,
 #                                               bookworm: 3.11)
 #   flask-uwsgi-standin/nginx:stable            Debian trixie's nginx, set up
@@ -31,7 +31,7 @@
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-recipes="$repo_root/scripts/standin"
+recipes="$repo_root/machine/standin"
 pull_timeout=${BASE_IMAGES_PULL_TIMEOUT:-20}
 host_ca_bundle=${BASE_IMAGES_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 label=flask-uwsgi.standin.recipe
@@ -194,7 +194,7 @@ extra_certificates() {
 }
 
 # Build a stand-in unless its tag carries the current recipe hash.
-# Arguments: tag, kind (a directory of scripts/standin), the rootfs tag, and a
+# Arguments: tag, kind (a directory of machine/standin), the rootfs tag, and a
 # shell command that checks a fresh build (a build that fails it is removed).
 standin_image() {
     local tag=$1 kind=$2 rootfs=$3 check=$4
@@ -285,7 +285,7 @@ postgres_standin() {
 }
 
 main() {
-    [ $# -le 1 ] || { echo "usage: scripts/base-images.sh [PYTHON_VERSION]" >&2; exit 2; }
+    [ $# -le 1 ] || { echo "usage: machine/base-images.sh [PYTHON_VERSION]" >&2; exit 2; }
     cd "$repo_root"
     local version plan python_ref nginx_ref postgres_ref python_image nginx_image postgres_image
     version=${1:-$(python3 -c 'import json; print(json.load(open("cookiecutter.json"))["python_version"][0])')}
@@ -302,7 +302,7 @@ main() {
         die "unexpected output of hooks.plan images: $plan"
     fi
 
-    docker info >/dev/null 2>&1 || die "no Docker engine answers; run scripts/docker-engine.sh first"
+    docker info >/dev/null 2>&1 || die "no Docker engine answers; run machine/docker-engine.sh first"
 
     if official_available "$python_ref"; then
         python_image=$python_ref
