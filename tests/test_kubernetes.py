@@ -46,10 +46,11 @@ def objects(project: Path) -> dict[tuple[str, str], Object]:
     return by_name
 
 
-def kustomize(project: Path) -> list[Object]:
+def kustomize(project: Path, component: str = "") -> list[Object]:
+    """`kubectl kustomize` of the base, or of one component's folder in it."""
     kubectl = shutil.which("kubectl")
     assert kubectl, "no kubectl: `make setup` installs Debian's kubernetes-client"
-    output = run([kubectl, "kustomize", str(project / MANIFESTS)]).stdout
+    output = run([kubectl, "kustomize", str(project / MANIFESTS / component)]).stdout
     return [obj for obj in yaml.safe_load_all(output) if obj]
 
 
@@ -111,11 +112,28 @@ def prestop_seconds(spec: Object) -> int:
 def test_every_manifest_validates(project: Path, objects: dict[tuple[str, str], Object]) -> None:
     for obj in objects.values():
         validate(obj)
-    # Each file on its own too (kubectl apply -f).
-    for path in sorted((project / MANIFESTS).glob("*.yaml")):
-        if path.name != "kustomization.yaml":
-            for obj in yaml.safe_load_all(path.read_text()):
-                validate(obj)
+    # Each component on its own too (kubectl apply -k deploy/kubernetes/app).
+    for component in ("app", "nginx"):
+        for obj in kustomize(project, component):
+            validate(obj)
+
+
+def test_selectors_pick_their_own_pods(objects: dict[tuple[str, str], Object], plan: Plan) -> None:
+    """kustomize's labels: each Service, PodDisruptionBudget and spread constraint selects
+    exactly its Deployment's pods, and no other component's."""
+    for component in ("app", "nginx"):
+        name = f"{plan.k8s_name}-{component}"
+        template = objects["Deployment", name]["spec"]["template"]
+        labels = template["metadata"]["labels"]
+        assert labels == {
+            "app.kubernetes.io/name": plan.k8s_name,
+            "app.kubernetes.io/component": component,
+        }
+        assert objects["Deployment", name]["spec"]["selector"]["matchLabels"] == labels
+        assert objects["Service", name]["spec"]["selector"] == labels
+        assert objects["PodDisruptionBudget", name]["spec"]["selector"]["matchLabels"] == labels
+        [spread] = template["spec"]["topologySpreadConstraints"]
+        assert spread["labelSelector"]["matchLabels"] == labels
 
 
 def test_the_objects_are_the_ones_documented(
