@@ -25,9 +25,12 @@ from jinja2.ext import Extension
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 
-# uWSGI's buffer-size is stored in a 16-bit field: 65535 is the most it takes.
-# Below 16384, the headers nginx may pass could not be allowed even 3 KB in all.
-BUFFER_SIZE_MIN = 16384
+# uWSGI's buffer-size is stored in a 16-bit field: 65535 is the most it takes; its
+# default, 4096 (a page), the least a client facing it may get. Behind nginx, 16384:
+# the 1000 header lines nginx may pass grow by about 7 KB as uwsgi variables alone
+# (nginx_header_buffers), so less would leave no room for the headers themselves.
+BUFFER_SIZE_MIN = 4096
+NGINX_BUFFER_SIZE_MIN = 16384
 BUFFER_SIZE_MAX = 65535
 # The largest upload limit: bodies are buffered to /tmp, a tmpfs counted as memory.
 MAX_UPLOAD_MB_MAX = 1024
@@ -41,6 +44,9 @@ NGINX_FIRST_HEADER_BUFFER = 1024
 NGINX_MAX_HEADERS = 1000
 UWSGI_VARIABLE_GROWTH = 7
 NGINX_OWN_VARIABLES = 1024
+
+# Without nginx, how long the app reads on what a client still sends after its answer.
+LINGER_SECONDS = 10
 
 # Docker's health check in the images (Dockerfile, nginx/Dockerfile), besides its
 # interval (cookiecutter.json); the orchestrators' probes follow it.
@@ -121,6 +127,8 @@ SHAPES: dict[str, Shape] = {
     "standalone": Shape("http", None, unix_socket=False, protocol="http"),
 }
 
+NGINX_SERVERS = [name for name, shape in SHAPES.items() if shape.nginx_pass]
+
 SLUG = re.compile(r"[a-z_][a-z0-9_]*")
 
 
@@ -176,6 +184,13 @@ def problems(answers: Mapping[str, Any]) -> list[str]:
     size = as_int(answers.get("buffer_size"))
     if size is None or not BUFFER_SIZE_MIN <= size <= BUFFER_SIZE_MAX:
         bad("buffer_size", f"expected bytes from {BUFFER_SIZE_MIN} to {BUFFER_SIZE_MAX}")
+    elif size < NGINX_BUFFER_SIZE_MIN and answers.get("server") in NGINX_SERVERS:
+        bad(
+            "buffer_size",
+            f"expected bytes from {NGINX_BUFFER_SIZE_MIN} to {BUFFER_SIZE_MAX} behind nginx"
+            " (the 1000 header lines nginx may pass take about 7 KB as uwsgi variables alone),"
+            f" or from {BUFFER_SIZE_MIN} with server=standalone",
+        )
     upload = as_int(answers.get("max_upload_mb"))
     if upload is None or not 1 <= upload <= MAX_UPLOAD_MB_MAX:
         bad("max_upload_mb", f"expected a whole number of MB from 1 to {MAX_UPLOAD_MB_MAX}")
@@ -480,12 +495,12 @@ class Plan:
         return self.max_upload_mb * 1024 * 1024
 
     @property
-    def uwsgi_limit_post(self) -> int:
-        """Without nginx, the biggest body uWSGI reads at all. uWSGI reads a body in full
-        before answering (post-buffering), so one over max_body_bytes is read and then
-        answered 413; one over twice that is dropped unread (limit-post gives no answer),
-        so no client makes a worker buffer more than this."""
-        return 2 * self.max_body_bytes
+    def linger_s(self) -> int:
+        """Without nginx, how long the app goes on reading (and discarding) a body it left
+        unread after answering, a 413 included, so the client reads the answer instead of
+        a reset connection (what nginx's lingering close does).
+        Below harakiri: a worker never dies for it."""
+        return LINGER_SECONDS
 
     @property
     def python_image(self) -> str:

@@ -14,8 +14,10 @@ from helpers import VENV_BIN, run
 from hooks.plan import (
     BUFFER_SIZE_MAX,
     BUFFER_SIZE_MIN,
+    NGINX_BUFFER_SIZE_MIN,
     TEMPLATE_ROOT,
     Plan,
+    choices,
     problems,
     template_context,
 )
@@ -37,8 +39,9 @@ BAD_ANSWERS = [
     ("processes", "many", "expected 'auto' or a positive integer"),
     ("threads", "0", "expected a positive integer"),
     ("threads", "2.5", "expected a positive integer"),
-    ("buffer_size", "16383", "expected bytes from 16384 to 65535"),
-    ("buffer_size", "65536", "expected bytes from 16384 to 65535"),
+    ("buffer_size", "4095", "expected bytes from 4096 to 65535"),
+    ("buffer_size", "65536", "expected bytes from 4096 to 65535"),
+    ("buffer_size", "8192", "expected bytes from 16384 to 65535 behind nginx (the 1000 header"),
     ("max_upload_mb", "0", "expected a whole number of MB from 1 to 1024"),
     ("max_upload_mb", "1025", "expected a whole number of MB from 1 to 1024"),
     ("max_upload_mb", "1.5", "expected a whole number of MB from 1 to 1024"),
@@ -97,7 +100,21 @@ def test_defaults_have_no_problems() -> None:
 
 def test_the_buffer_size_prompt_names_the_allowed_range() -> None:
     prompt = template_context()["__prompts__"]["buffer_size"]
-    assert f"({BUFFER_SIZE_MIN}-{BUFFER_SIZE_MAX})" in prompt
+    allowed = f"({BUFFER_SIZE_MIN}-{BUFFER_SIZE_MAX}; {NGINX_BUFFER_SIZE_MIN} or more behind nginx)"
+    assert allowed in prompt
+
+
+@pytest.mark.parametrize("server", choices("server"))
+@pytest.mark.parametrize("size", [BUFFER_SIZE_MIN, 8192, NGINX_BUFFER_SIZE_MIN - 1])
+def test_small_buffer_sizes_are_for_standalone_only(server: str, size: int) -> None:
+    """uWSGI takes its own range when it faces clients; behind nginx, what nginx may
+    pass (1000 header lines, about 7 KB of uwsgi variables) needs 16384 at least."""
+    found = problems(dict(Plan.defaults(server=server, buffer_size=str(size)).answers))
+    if server == "standalone":
+        assert found == []
+    else:
+        assert [line.split(":")[0] for line in found] == ["buffer_size"], found
+        assert "or from 4096 with server=standalone" in found[0]
 
 
 ODD_TEXT = {

@@ -6,16 +6,31 @@ It loads the Flask app FLASK_APP names, found the way `flask --app NAME` finds i
 settings over the app's own defaults: the secret key (required), the request body
 limit,{{ " the one proxy in front (nginx)," if plan.server == "nginx-http" }} unbuffered streamed answers, and a health check route
 when the app has none.
+{%- if not plan.nginx %}
+
+With no nginx in front, it also answers a body over the limit with a 413 before
+reading it, and reads to its end what the app left unread of any body.
+{%- endif %}
 """
 
 from __future__ import annotations
 
 import os
+{%- if not plan.nginx %}
+import time
+from collections.abc import Callable, Iterable
+{%- endif %}
 from pathlib import Path
+{%- if not plan.nginx %}
+from typing import IO
+{%- endif %}
 
 from flask import Flask, Response
 from flask.cli import ScriptInfo
 from werkzeug.exceptions import MethodNotAllowed, NotFound
+{%- if not plan.nginx %}
+from werkzeug.wsgi import ClosingIterator
+{%- endif %}
 {%- if plan.server == "nginx-http" %}
 from werkzeug.middleware.proxy_fix import ProxyFix
 {%- endif %}
@@ -25,6 +40,10 @@ DEFAULT_APP = "{{ cookiecutter.project_slug }}"
 MAX_CONTENT_LENGTH = {{ plan.max_body_bytes }}
 # The health check's path (HEALTHCHECK_PATH), answered here when the app has no such route.
 HEALTHCHECK_PATH = os.environ.get("HEALTHCHECK_PATH", "{{ plan.healthcheck_path }}")
+{%- if not plan.nginx %}
+# How long a body the app left unread is still read (and discarded) after the answer.
+LINGER_SECONDS = {{ plan.linger_s }}
+{%- endif %}
 
 
 def secret_key() -> str | None:
@@ -60,6 +79,47 @@ def unbuffered_streams(response: Response) -> Response:
     return response
 
 
+{%- if not plan.nginx %}
+
+
+class BodyLimit:
+    """WSGI middleware for uWSGI facing clients, with no nginx to buffer bodies: a body
+    over MAX_CONTENT_LENGTH gets a 413 before it is read, and whatever the app left
+    unread of any body is then read and discarded, for up to LINGER_SECONDS, so the
+    client reads the answer instead of a connection reset under its upload."""
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        body = environ["wsgi.input"]
+        if int(environ.get("CONTENT_LENGTH") or 0) > MAX_CONTENT_LENGTH:
+            message = b"Request body over %d MB\n" % (MAX_CONTENT_LENGTH // 1024 // 1024)
+            start_response(
+                "413 Request Entity Too Large",
+                [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(message))),
+                    ("Connection", "close"),
+                ],
+            )
+            answer: Iterable[bytes] = [message]
+        else:
+            answer = self.wsgi_app(environ, start_response)
+        return ClosingIterator(answer, lambda: discard(body))
+
+
+def discard(body: IO[bytes]) -> None:
+    """Read a request body to its end (or for LINGER_SECONDS) and drop it."""
+    deadline = time.monotonic() + LINGER_SECONDS
+    try:
+        while time.monotonic() < deadline and body.read(65536):
+            pass
+    except OSError:  # the client went away
+        pass
+{%- endif %}
+
+
 def serve(app: Flask) -> Flask:
     """Apply the service's settings to an app, whatever its own defaults are."""
     key = secret_key()
@@ -75,6 +135,9 @@ def serve(app: Flask) -> Flask:
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
 {%- endif %}
     app.after_request(unbuffered_streams)
+{%- if not plan.nginx %}
+    app.wsgi_app = BodyLimit(app.wsgi_app)  # type: ignore[method-assign]
+{%- endif %}
     if not has_route(app, HEALTHCHECK_PATH):
         app.add_url_rule(HEALTHCHECK_PATH, "healthz", lambda: {"status": "ok"})
     return app
