@@ -131,8 +131,10 @@ def test_the_projects_tests_pass_with_the_guestbook_served(bake_fresh: Bake) -> 
     shutil.copytree(GUESTBOOK, project / "guestbook")
     env = {**os.environ, "FLASK_APP": "guestbook", "SECRET_KEY": "x"}
     run(PROJECT_TESTS, cwd=project, env=env)
-    served = run([sys.executable, "-c", "import main; print(main.app.name)"], cwd=project, env=env)
-    assert served.stdout.strip() == "guestbook"
+    # The guestbook, with the service's settings over its own.
+    check = "import main; print(main.app.name, main.app.config['MAX_CONTENT_LENGTH'])"
+    served = run([sys.executable, "-c", check], cwd=project, env=env).stdout.split()
+    assert served == ["guestbook", str(Plan.defaults().max_body_bytes)]
 
 
 def test_the_projects_tests_pass_after_its_index_page_is_replaced(bake_fresh: Bake) -> None:
