@@ -85,6 +85,11 @@ class Stack:
         """`docker compose -p NAME SUBCOMMAND` in the project folder; its output."""
         return self.compose.execute(subcommand).decode()
 
+    def down_up(self) -> None:
+        """`down`, keeping the volumes, then `up` again: new containers on the same data."""
+        self.run("down --timeout 60")
+        self.run(f"up --detach --wait --wait-timeout {UP_TIMEOUT_SECONDS}")
+
     def exec(self, service: str, command: list[str], user: str = "") -> tuple[int, str]:
         """Run a command in a service's container: (exit code, output)."""
         code, output = self.container(service).exec_run(command, user=user)

@@ -18,6 +18,15 @@ from hooks.plan import SHAPES, Plan
 
 LISTENER_OPTIONS = {"socket", "uwsgi-socket", "http-socket", "http", "https", "https-socket"}
 JINJA_LEFTOVERS = re.compile(r"\{\{|\{%|\{#|cookiecutter\.")
+# Words about how a project was made, which a generated file never uses.
+HOW_IT_WAS_MADE = re.compile(r"\b(bak(e|ed|es|ing)|shapes?|seeds?|templates?)\b", re.IGNORECASE)
+# "template" where it names a tool's own thing: Flask's and nginx's templates/
+# folders and files, render_template, nginx's rendering of them, a Kubernetes pod template.
+TOOLS_TEMPLATES = re.compile(
+    r"templates/|\.template\b|render_template|^\s*template:"
+    r"|rendered from its template|renders the templates",
+    re.MULTILINE,
+)
 
 
 @pytest.fixture(params=COMBINATIONS, ids=combination_id)
@@ -54,6 +63,7 @@ def test_files_follow_the_answers(project: Path, plan: Plan) -> None:
         "requirements.txt",
         "Makefile",
         "README.md",
+        "docs/operations.md",
         "tests/test_main.py",
         "tests/test_pages.py",
         f"{plan.answers['project_slug']}/__init__.py",
@@ -74,6 +84,13 @@ def test_no_template_syntax_left(project: Path) -> None:
             continue
         leftovers = JINJA_LEFTOVERS.findall(path.read_text())
         assert not leftovers, f"{path.relative_to(project)}: {leftovers}"
+
+
+def test_no_word_of_how_the_project_was_made(project: Path) -> None:
+    for path in generated_files(project):
+        text = TOOLS_TEMPLATES.sub("", path.read_text())
+        words = sorted({match.group() for match in HOW_IT_WAS_MADE.finditer(text)})
+        assert not words, f"{path.relative_to(project)}: {words}"
 
 
 def test_no_stray_blank_lines(project: Path) -> None:

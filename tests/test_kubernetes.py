@@ -351,5 +351,5 @@ def test_standalone_has_no_scale_out_files(bake: Bake) -> None:
     project = bake(server="standalone")
     assert not (project / "deploy").exists()
     assert "swarm" not in (project / "Makefile").read_text()
-    readme = (project / "README.md").read_text()
-    assert "## Scaling out" in readme and "`nginx-uwsgi` or `nginx-http`" in readme
+    operations = (project / "docs/operations.md").read_text()
+    assert "## Scaling out" in operations and "`nginx-uwsgi` or `nginx-http`" in operations
