@@ -186,6 +186,7 @@ def test_max_upload_mb_sets_every_body_limit(bake: Bake, server: str) -> None:
     else:
         assert "route-if = ishigher:${CONTENT_LENGTH};3145728 break:413" in ini
         assert "limit-post = 6291456\n" in ini
+        assert "http-manage-expect = 3145728\n" in ini
 
 
 @pytest.mark.parametrize("server", [name for name, shape in SHAPES.items() if shape.nginx_pass])
