@@ -171,12 +171,13 @@ class Timing:
 
 
 def timed_get(stack: Stack, path: str, timeout: float = 20) -> Timing:
-    """GET `path` and time the first byte of its body and the end of the answer."""
+    """GET `path` (accepting gzip) and time the first byte of its body and the end of
+    the answer."""
     started = time.monotonic()
     first = None
     received = b""
     with socket.create_connection(("127.0.0.1", stack.port), timeout=timeout) as sock:
-        sock.sendall(get(path))
+        sock.sendall(get(path, ("Accept-Encoding: gzip",)))
         while chunk := sock.recv(65536):
             received += chunk
             if first is None and b"\r\n\r\n" in received and received.partition(b"\r\n\r\n")[2]:
