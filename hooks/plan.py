@@ -44,6 +44,9 @@ NGINX_FIRST_HEADER_BUFFER = 1024
 NGINX_MAX_HEADERS = 1000
 UWSGI_VARIABLE_GROWTH = 7
 NGINX_OWN_VARIABLES = 1024
+# nginx's buffers for an answer from the app, by default: 8 of a memory page.
+NGINX_RESPONSE_BUFFERS = 8
+PAGE_KB = 4
 
 # Without nginx, how long the app reads on what a client still sends after its answer.
 LINGER_SECONDS = 10
@@ -477,6 +480,15 @@ class Plan:
         """The most response headers an answer may carry, in KB (four cookies near the
         browsers' 4 KB limit each), in every server."""
         return int(self.fact("response_headers_kb"))
+
+    @property
+    def nginx_response_buffers(self) -> str:
+        """nginx's buffers for the rest of an app's answer (its first buffer holds the
+        headers: response_headers_kb): nginx's default, 8 of a 4 KB page, or more pages
+        when the busy buffers (at least as big as the first) would not fit in all of
+        them but one, which nginx refuses."""
+        pages = max(NGINX_RESPONSE_BUFFERS, self.response_headers_kb // PAGE_KB + 1)
+        return f"{pages} {PAGE_KB}k"
 
     @property
     def static_max_age_s(self) -> int:

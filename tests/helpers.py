@@ -250,11 +250,19 @@ def send_request(address: str, data: bytes, timeout: float = 10) -> Reply:
             ending = "reset"
         except TimeoutError:
             ending = "timeout"
+    if not received:
+        return Reply(None, {}, b"", ending)
+    return parse_reply(received)
+
+
+def parse_reply(received: bytes) -> Reply:
+    """An HTTP answer's status, headers (names in lower case) and body, or "unparsable"
+    ("empty" for no bytes) when it has no HTTP status line."""
     head, _, body = received.partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     parts = status_line.split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        return Reply(None, {}, received, "unparsable" if received else ending)
+        return Reply(None, {}, received, "unparsable" if received else "empty")
     headers = {}
     for line in header_lines:
         name, _, value = line.partition(":")

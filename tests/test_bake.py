@@ -185,3 +185,38 @@ def test_supervisor_reads_its_config(project: Path, plan: Plan) -> None:
 def test_nginx_entrypoint_script_passes_shellcheck(bake: Bake, shape: str) -> None:
     script = bake(server=shape) / "nginx/docker-entrypoint.d/18-app-upstream.envsh"
     run(["shellcheck", "--shell=sh", str(script)])
+
+
+@pytest.mark.parametrize("server", SHAPES)
+def test_max_upload_mb_sets_every_body_limit(bake: Bake, server: str) -> None:
+    """max_upload_mb is the one limit: nginx's client_max_body_size, Flask's
+    MAX_CONTENT_LENGTH and, without nginx, uWSGI's answer to Expect: 100-continue."""
+    plan = Plan.defaults(server=server, max_upload_mb=3)
+    project = bake(server=server, max_upload_mb=3)
+    main = (project / "main.py").read_text()
+    assert "MAX_CONTENT_LENGTH = 3145728\n" in main
+    ini = (project / "ops/uwsgi.ini").read_text()
+    if plan.nginx:
+        site = (project / "nginx/templates/default.conf.template").read_text()
+        assert re.findall(r"client_max_body_size (\S+);", site) == ["3m"]
+        assert "3145728" not in ini
+    else:
+        assert "http-manage-expect = 3145728\n" in ini
+        assert "ishigher" not in ini and "limit-post" not in ini
+
+
+@pytest.mark.parametrize("server", [name for name, shape in SHAPES.items() if shape.nginx_pass])
+def test_nginx_static_and_answer_buffers_follow_the_plan(bake: Bake, server: str) -> None:
+    """The static files' Cache-Control and the buffers for the app's answers (headers
+    up to response_headers_kb) come from the plan; the static tree from the app image."""
+    plan = Plan.defaults(server=server)
+    project = bake(server=server)
+    site = (project / "nginx/templates/default.conf.template").read_text()
+    proxy = "uwsgi" if plan.shape.nginx_pass == "uwsgi_pass" else "proxy"
+    kb = plan.response_headers_kb
+    assert f"    {proxy}_buffer_size {kb}k;\n" in site
+    assert f"    {proxy}_busy_buffers_size {kb}k;\n" in site
+    assert f"    {proxy}_buffers {plan.nginx_response_buffers};\n" in site
+    assert f'add_header Cache-Control "public, max-age={plan.static_max_age_s}";' in site
+    assert "try_files $uri @app;" in site and "root /srv/static;" in site
+    assert "COPY --from=app /srv/static /srv/static\n" in (project / "nginx/Dockerfile").read_text()

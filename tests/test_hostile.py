@@ -19,7 +19,16 @@ from typing import Any
 import pytest
 
 from conftest import Bake
-from helpers import SERVERS, Load, LoadResult, send_request, wait_until
+from helpers import (
+    SERVERS,
+    Load,
+    LoadResult,
+    Reply,
+    answer_complete,
+    parse_reply,
+    send_request,
+    wait_until,
+)
 from hooks.plan import BUFFER_SIZE_MAX, NGINX_BUFFER_SIZE_MIN, Plan
 from stack import Stack, compose_stack
 
@@ -348,6 +357,54 @@ def test_bodies_within_the_limit_pass_and_over_it_get_413(stack: Stack) -> None:
         chunked = "limit + 1 MB, chunked"
         assert outcomes.pop(chunked) == 411, report
         assert set(outcomes.values()) == {413}, report
+
+
+def post_expecting_continue(address: str, size: int, wait: float = 3) -> tuple[str, Reply]:
+    """A POST to /upload of `size` bytes with `Expect: 100-continue`, as curl sends one
+    over 1 MB: the head first, the body only once the server says 100 Continue, or
+    after `wait` seconds of silence (curl waits 1 s), never when it answers at once.
+    What came first ("100 Continue", "the answer" or "silence"), and the final answer."""
+    head = raw_request("/upload", [f"Content-Length: {size}", "Expect: 100-continue"], "POST")
+    host, _, port = address.rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=wait) as sock:
+        sock.sendall(head)
+        try:
+            first = sock.recv(65536)
+        except TimeoutError:
+            first = b""
+        sock.settimeout(30)
+        if first and not first.startswith(b"HTTP/1.1 100"):
+            return "the answer", reply_to(sock, first)
+        sock.sendall(b"a" * size)
+        rest = first.partition(b"\r\n\r\n")[2]
+        return ("100 Continue" if first else "silence"), reply_to(sock, rest)
+
+
+def reply_to(sock: socket.socket, received: bytes) -> Reply:
+    """The rest of an answer whose first bytes came already, parsed."""
+    while not answer_complete(received) and (chunk := sock.recv(65536)):
+        received += chunk
+    return parse_reply(received)
+
+
+@pytest.mark.parametrize("stack", DEFAULT_STACKS, indirect=True)
+def test_expect_100_continue_gets_413_over_the_limit(stack: Stack) -> None:
+    """`Expect: 100-continue` (curl's way for bodies over 1 MB): within the limit, a 100
+    Continue and the body's 200; over it, a 413 with a short body at once, before the
+    client sends the body (nginx's client_max_body_size, uWSGI's http-manage-expect)."""
+    limit = stack.plan.max_body_bytes
+    results = {
+        "1 MB": post_expecting_continue(stack.front, MB),
+        "limit + 1 MB": post_expecting_continue(stack.front, limit + MB, wait=10),
+    }
+    report = table({name: (first, reply.outcome) for name, (first, reply) in results.items()})
+    print(report)
+    first, within = results["1 MB"]
+    assert first == "100 Continue", report
+    assert (within.status, within.body) == (200, b'{"bytes":%d}\n' % MB), report
+    first, over = results["limit + 1 MB"]
+    assert first == "the answer", report
+    assert over.status == 413 and len(over.body) < 1024, report
 
 
 # Each request line or header malformed, with what each front answers.
