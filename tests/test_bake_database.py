@@ -3,7 +3,6 @@ Docker: the files it needs and no others, the pins, .env, the compose file."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from pathlib import Path
@@ -21,8 +20,10 @@ from test_bake import (  # noqa: F401
     test_python_is_ruff_clean,
     test_the_projects_own_tests_pass,
 )
+from test_kubernetes import container, kustomize, pod, validate
+from test_swarm import stack_config
 
-from helpers import SERVERS, run
+from helpers import run
 from hooks.plan import Plan, choices
 
 DATABASE_FILES = [
@@ -42,12 +43,18 @@ PACKAGES = {
 }
 
 
+# Each database with and without nginx, each server at least once (the rest of the
+# combinations are test_bake.py's, where database is none).
+DATABASE_COMBINATIONS = [
+    {"database": "sqlite", "server": "nginx-uwsgi"},
+    {"database": "sqlite", "server": "standalone"},
+    {"database": "postgres", "server": "nginx-http"},
+    {"database": "postgres", "server": "standalone"},
+]
+
+
 @pytest.fixture(
-    params=[
-        {"database": database, "server": server}
-        for database, server in itertools.product(choices("database")[1:], SERVERS)
-    ],
-    ids=lambda answers: f"{answers['database']}-{answers['server']}",
+    params=DATABASE_COMBINATIONS, ids=lambda answers: f"{answers['database']}-{answers['server']}"
 )
 def answers(request: pytest.FixtureRequest) -> dict[str, Any]:
     return request.param
@@ -115,3 +122,55 @@ def test_the_compose_file_keeps_postgres_to_itself(bake: Any) -> None:
         f"postgresql://{plan.postgres_user}:{password}@db:{plan.postgres_port}/flask_service"
     )
     assert "HEALTHCHECK" in (project / "db/Dockerfile").read_text()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_the_swarm_stack_reaches_the_database(bake: Any, database: str) -> None:
+    """postgres: DATABASE_URL as a secret file of the app's user; sqlite: the instance
+    folder on a volume of the node."""
+    app = stack_config(bake(database=database))
+    service = app["services"]["app"]
+    sources = {secret["source"]: secret for secret in service["secrets"]}
+    volumes = {v["target"]: v for v in service["volumes"] if v["type"] == "volume"}
+    if database == "postgres":
+        secret = sources["database_url"]
+        uid = str(Plan.defaults().fact("app_uid"))
+        assert (secret["uid"], secret["gid"], secret["mode"]) == (uid, uid, 0o400)
+        assert service["environment"]["DATABASE_URL_FILE"] == "/run/secrets/database_url"
+        assert app["secrets"]["database_url"] == {
+            "name": "flask_service_database_url",
+            "external": True,
+        }
+        assert volumes == {}
+    else:
+        assert set(sources) == {"secret_key"}
+        assert volumes["/app/instance"]["source"] == "instance"
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_the_kubernetes_base_reaches_the_database(bake: Any, database: str) -> None:
+    """The manifests validate; postgres: DATABASE_URL_FILE names the Secret's file in
+    the projected secrets volume; sqlite: the instance folder is writable (an emptyDir)."""
+    project = bake(database=database)
+    plan = Plan.defaults(database=database)
+    objects = {(obj["kind"], obj["metadata"]["name"]): obj for obj in kustomize(project)}
+    for obj in objects.values():
+        validate(obj)
+    spec = pod(objects, plan, "app")
+    app = container(objects, plan, "app")
+    env = {var["name"]: var.get("value") for var in app["env"]}
+    mounts = {mount["name"]: mount["mountPath"] for mount in app["volumeMounts"]}
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    if database == "postgres":
+        sources = volumes["secrets"]["projected"]["sources"]
+        paths = {
+            source["secret"]["name"]: f"{mounts['secrets']}/{source['secret']['items'][0]['path']}"
+            for source in sources
+        }
+        assert env["DATABASE_URL_FILE"] == paths[f"{plan.k8s_name}-database-url"]
+        assert env["SECRET_KEY_FILE"] == paths[f"{plan.k8s_name}-secret-key"]
+        assert volumes["secrets"]["projected"]["defaultMode"] == 0o440
+    else:
+        assert "DATABASE_URL_FILE" not in env
+        assert mounts["instance"] == "/app/instance"
+        assert volumes["instance"] == {"name": "instance", "emptyDir": {}}
