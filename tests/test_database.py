@@ -177,7 +177,11 @@ def test_two_replicas_starting_together_migrate_one_at_a_time(
         logs = [container.logs().decode(errors="replace") for container in apps]
         assert sum("migrate: upgraded from an empty database to 0002" in log for log in logs) == 1
         assert sum("migrate: waiting for the lock" in log for log in logs) == 1
-        print(f"database={database}: the lock held {held}")
+        spans = ", ".join(
+            f"{(got - first[0]).total_seconds():.2f}-{(released - first[0]).total_seconds():.2f} s"
+            for got, released in (first, second)
+        )
+        print(f"database={database}: the lock held by one replica, then the other: {spans}")
 
 
 def lock_time(log: str, event: str) -> datetime:
