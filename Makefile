@@ -48,12 +48,23 @@ lint: $(BIN)/cookiecutter ## ruff on the template's own Python (hooks, tests, be
 	$(BIN)/ruff check hooks tests bench
 	$(BIN)/ruff format --check hooks tests bench
 
-lock: $(BIN)/cookiecutter ## re-pin the generated project's requirements (needs pip-tools)
+# One lock per database answer: a project pins only the packages it installs.
+LOCK_DIR := build/lock
+LOCKS := templates/requirements
+PIP_COMPILE := pip-compile --quiet --no-header --strip-extras --no-emit-index-url --no-emit-find-links
+DATABASES = $(shell $(BIN)/python -c 'from hooks.plan import choices; print(*choices("database"))')
+
+lock: $(BIN)/cookiecutter ## re-pin the generated project's requirements, for each database answer (needs pip-tools)
 	$(BIN)/pip install --quiet pip-tools
-	cd '{{cookiecutter.project_slug}}' && ../$(BIN)/pip-compile --no-config --quiet --generate-hashes --no-header \
-		--strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in \
-		&& ../$(BIN)/pip-compile --no-config --quiet --no-header --strip-extras --no-emit-index-url \
-		--no-emit-find-links -o requirements-dev.txt requirements-dev.in
+	set -e; for database in $(DATABASES); do \
+		rm -rf $(LOCK_DIR)/$$database; \
+		$(BIN)/cookiecutter --no-input --output-dir $(LOCK_DIR)/$$database . database=$$database; \
+		project=$(LOCK_DIR)/$$database/flask_service; \
+		(cd $$project && $(PIP_COMPILE) --generate-hashes -o requirements.txt requirements.in \
+			&& $(PIP_COMPILE) -o requirements-dev.txt requirements-dev.in); \
+		cp $$project/requirements.txt $(LOCKS)/$$database.txt; \
+		cp $$project/requirements-dev.txt $(LOCKS)/dev-$$database.txt; \
+	done
 
 .PHONY: bench
 bench: setup ## measure every shape against the alternatives (about 15 minutes); results in bench/results/

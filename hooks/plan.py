@@ -172,7 +172,7 @@ def problems(answers: Mapping[str, Any]) -> list[str]:
     slug = answers.get("project_slug")
     if not isinstance(slug, str) or not SLUG.fullmatch(slug) or keyword.iskeyword(slug):
         bad("project_slug", "expected a lowercase Python identifier such as 'flask_service'")
-    for field in ("server", "python_version"):
+    for field in ("server", "database", "python_version"):
         if answers.get(field) not in choices(field):
             bad(field, "expected one of " + ", ".join(choices(field)))
     port = as_int(answers.get("http_port"))
@@ -227,6 +227,25 @@ class Plan:
     def server(self) -> str:
         """The server answer: nginx-uwsgi, nginx-http or standalone."""
         return str(self.answers["server"])
+
+    @property
+    def database(self) -> str:
+        """The database answer: none, sqlite or postgres."""
+        return str(self.answers["database"])
+
+    @property
+    def sql(self) -> bool:
+        """Has a database: Flask-SQLAlchemy, Flask-Migrate, migrations before serving."""
+        return self.database != "none"
+
+    @property
+    def postgres_port(self) -> int:
+        return int(self.fact("postgres_port"))
+
+    @property
+    def postgres_user(self) -> str:
+        """The app's PostgreSQL role, which owns the database named after the project."""
+        return str(self.fact("postgres_user"))
 
     @property
     def healthcheck_path(self) -> str:
@@ -546,6 +565,17 @@ class Plan:
         if self.processes is not None:
             unused.append("ops/auto_processes.py")
             unused.append("tests/test_auto_processes.py")
+        if not self.sql:
+            package = self.answers["project_slug"]
+            unused += [
+                f"{package}/models.py",
+                f"{package}/notes.py",
+                f"{package}/migrations",
+                "ops/migrate.py",
+                "tests/test_notes.py",
+            ]
+        if self.database != "postgres":
+            unused.append("db")
         return unused
 
 

@@ -1,4 +1,4 @@
-"""Remove what the chosen shape does not use, then print the next steps."""
+"""Remove what the chosen shape does not use, write .env, then print the next steps."""
 
 import json
 import secrets
@@ -19,14 +19,17 @@ def remove_unused(plan: Plan, project: Path) -> None:
         if path.is_dir():
             shutil.rmtree(path)
         else:
-            path.unlink()
+            path.unlink(missing_ok=True)
 
 
 def write_env(project: Path) -> None:
-    """.env from .env.example, with a fresh SECRET_KEY: `docker compose up` just works."""
-    example = (project / ".env.example").read_text()
-    key = secrets.token_urlsafe(32)
-    (project / ".env").write_text(example.replace("\nSECRET_KEY=\n", f"\nSECRET_KEY={key}\n"))
+    """.env from .env.example, with a fresh SECRET_KEY (and POSTGRES_PASSWORD, where
+    there is one): `docker compose up` just works."""
+    env = (project / ".env.example").read_text()
+    for name in ("SECRET_KEY", "POSTGRES_PASSWORD"):
+        # URL-safe: the password goes into DATABASE_URL as it is.
+        env = env.replace(f"\n{name}=\n", f"\n{name}={secrets.token_urlsafe(32)}\n")
+    (project / ".env").write_text(env)
     (project / ".env").chmod(0o600)
 
 

@@ -148,6 +148,7 @@ def compose_stack(
     compose_files: tuple[str, ...] = ("compose.yaml",),
     wait: bool = True,
     services: tuple[str, ...] = (),
+    up_options: tuple[str, ...] = (),
     **settings: str,
 ) -> Iterator[Stack]:
     """Build and start the project's stack on a free port of 127.0.0.1 and (with `wait`)
@@ -155,7 +156,7 @@ def compose_stack(
 
     `settings` go to the project's .env, as a user would set them; `compose_files`
     are the project's compose files to combine (compose.live.yaml, say); `services`
-    limits `up` to those services."""
+    limits `up` to those services; `up_options` go to `up` as well (--scale app=2, say)."""
     client = docker_client()
     port = free_port()
     settings = {"BIND_ADDRESS": "127.0.0.1", "HTTP_PORT": str(port), **base_images, **settings}
@@ -169,7 +170,7 @@ def compose_stack(
         if wait:
             up += f" --wait --wait-timeout {UP_TIMEOUT_SECONDS}"
         try:
-            stack.run(" ".join((up, *services)))
+            stack.run(" ".join((up, *up_options, *services)))
         except Exception as error:
             raise RuntimeError(f"{error}\n--- logs\n{stack.run('logs --no-color')}") from error
         if wait:

@@ -49,6 +49,7 @@ BAD_ANSWERS = [
 # Choice variables: cookiecutter itself refuses these before any hook runs.
 BAD_CHOICES = [
     ("server", "apache", "choices are ['nginx-uwsgi', 'nginx-http', 'standalone']"),
+    ("database", "mysql", "choices are ['none', 'sqlite', 'postgres']"),
     ("python_version", "2.7", "choices are ['3.13', '3.14', '3.12', '3.11']"),
     ("stats", "maybe", "could not be converted to a boolean"),
 ]

@@ -1,0 +1,176 @@
+"""Bake each `database` answer (with each server) and read what comes out, without
+Docker: the files it needs and no others, the pins, .env, the compose file."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# test_bake.py's checks, collected here again for these answers (they read `answers`).
+from test_bake import (  # noqa: F401
+    test_compose_file_is_valid_and_publishes_only_the_front_door,
+    test_dockerfiles_pass_hadolint,
+    test_files_follow_the_answers,
+    test_no_stray_blank_lines,
+    test_no_template_syntax_left,
+    test_python_is_ruff_clean,
+    test_the_projects_own_tests_pass,
+)
+from test_kubernetes import container, kustomize, pod, validate
+from test_swarm import stack_config
+
+from helpers import run
+from hooks.plan import Plan, choices
+
+DATABASE_FILES = [
+    "ops/migrate.py",
+    "tests/test_notes.py",
+    "flask_service/models.py",
+    "flask_service/notes.py",
+    "flask_service/migrations/env.py",
+    "flask_service/migrations/alembic.ini",
+    "flask_service/migrations/script.py.mako",
+    "flask_service/migrations/versions/0001_notes.py",
+]
+PACKAGES = {
+    "none": set(),
+    "sqlite": {"flask-sqlalchemy", "flask-migrate", "sqlalchemy", "alembic"},
+    "postgres": {"flask-sqlalchemy", "flask-migrate", "sqlalchemy", "alembic", "psycopg"},
+}
+
+
+# Each database with and without nginx, each server at least once (the rest of the
+# combinations are test_bake.py's, where database is none).
+DATABASE_COMBINATIONS = [
+    {"database": "sqlite", "server": "nginx-uwsgi"},
+    {"database": "sqlite", "server": "standalone"},
+    {"database": "postgres", "server": "nginx-http"},
+    {"database": "postgres", "server": "standalone"},
+]
+
+
+@pytest.fixture(
+    params=DATABASE_COMBINATIONS, ids=lambda answers: f"{answers['database']}-{answers['server']}"
+)
+def answers(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return request.param
+
+
+def pins(requirements: Path) -> dict[str, str]:
+    return dict(re.findall(r"^([a-z0-9_.-]+)==([^\s\\]+)", requirements.read_text(), re.M))
+
+
+def test_the_database_files_are_there_when_used(bake: Any) -> None:
+    for database in choices("database"):
+        project = bake(database=database)
+        for relative in DATABASE_FILES:
+            assert (project / relative).is_file() == (database != "none"), (database, relative)
+        assert (project / "db").is_dir() == (database == "postgres")
+
+
+@pytest.mark.parametrize("database", choices("database"))
+def test_only_a_database_project_pins_its_packages(bake: Any, database: str) -> None:
+    project = bake(database=database)
+    image = pins(project / "requirements.txt")
+    everything = set().union(*PACKAGES.values())
+    assert everything & set(image) == PACKAGES[database]
+    assert "psycopg-binary" in image if database == "postgres" else "psycopg-binary" not in image
+    assert all(
+        line.startswith(("    --hash=sha256:", "    #")) or "==" in line or not line.strip()
+        for line in (project / "requirements.txt").read_text().splitlines()
+    )
+    development = pins(project / "requirements-dev.txt")
+    # The project's tests run on SQLite: no PostgreSQL driver outside the image.
+    assert everything & set(development) == PACKAGES[database] - {"psycopg"}
+    for name in set(development) & set(image):
+        assert development[name] == image[name], name
+
+
+def test_postgres_gets_a_fresh_password(bake: Any, bake_fresh: Any) -> None:
+    first, second = bake(database="postgres"), bake_fresh(database="postgres")
+    passwords = [
+        re.search(r"^POSTGRES_PASSWORD=(.+)$", (project / ".env").read_text(), re.M)
+        for project in (first, second)
+    ]
+    assert all(passwords)
+    assert passwords[0][1] != passwords[1][1]  # type: ignore[index]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{40,}", passwords[0][1])  # type: ignore[index]
+    assert "\nPOSTGRES_PASSWORD=\n" in (first / ".env.example").read_text()
+    assert "POSTGRES_PASSWORD" not in bake(database="sqlite").joinpath(".env").read_text()
+
+
+def test_the_compose_file_keeps_postgres_to_itself(bake: Any) -> None:
+    """The db service is locked down, never published, health-checked, its data on a
+    named volume; the app waits for it and reaches it with the password of .env."""
+    project = bake(database="postgres")
+    config = run(["docker", "compose", "config", "--format", "json"], cwd=project).stdout
+    services = json.loads(config)["services"]
+    db = services["db"]
+    assert "ports" not in db
+    assert (db["user"], db["read_only"], db["cap_drop"]) == ("postgres", True, ["ALL"])
+    assert db["security_opt"] == ["no-new-privileges:true"]
+    [data] = db["volumes"]
+    assert (data["type"], data["target"]) == ("volume", "/var/lib/postgresql/data")
+    assert services["app"]["depends_on"]["db"]["condition"] == "service_healthy"
+    password = db["environment"]["POSTGRES_PASSWORD"]
+    plan = Plan.defaults(database="postgres")
+    assert services["app"]["environment"]["DATABASE_URL"] == (
+        f"postgresql://{plan.postgres_user}:{password}@db:{plan.postgres_port}/flask_service"
+    )
+    assert "HEALTHCHECK" in (project / "db/Dockerfile").read_text()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_the_swarm_stack_reaches_the_database(bake: Any, database: str) -> None:
+    """postgres: DATABASE_URL as a secret file of the app's user; sqlite: the instance
+    folder on a volume of the node."""
+    app = stack_config(bake(database=database))
+    service = app["services"]["app"]
+    sources = {secret["source"]: secret for secret in service["secrets"]}
+    volumes = {v["target"]: v for v in service["volumes"] if v["type"] == "volume"}
+    if database == "postgres":
+        secret = sources["database_url"]
+        uid = str(Plan.defaults().fact("app_uid"))
+        assert (secret["uid"], secret["gid"], secret["mode"]) == (uid, uid, 0o400)
+        assert service["environment"]["DATABASE_URL_FILE"] == "/run/secrets/database_url"
+        assert app["secrets"]["database_url"] == {
+            "name": "flask_service_database_url",
+            "external": True,
+        }
+        assert volumes == {}
+    else:
+        assert set(sources) == {"secret_key"}
+        assert volumes["/app/instance"]["source"] == "instance"
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_the_kubernetes_base_reaches_the_database(bake: Any, database: str) -> None:
+    """The manifests validate; postgres: DATABASE_URL_FILE names the Secret's file in
+    the projected secrets volume; sqlite: the instance folder is writable (an emptyDir)."""
+    project = bake(database=database)
+    plan = Plan.defaults(database=database)
+    objects = {(obj["kind"], obj["metadata"]["name"]): obj for obj in kustomize(project)}
+    for obj in objects.values():
+        validate(obj)
+    spec = pod(objects, plan, "app")
+    app = container(objects, plan, "app")
+    env = {var["name"]: var.get("value") for var in app["env"]}
+    mounts = {mount["name"]: mount["mountPath"] for mount in app["volumeMounts"]}
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    if database == "postgres":
+        sources = volumes["secrets"]["projected"]["sources"]
+        paths = {
+            source["secret"]["name"]: f"{mounts['secrets']}/{source['secret']['items'][0]['path']}"
+            for source in sources
+        }
+        assert env["DATABASE_URL_FILE"] == paths[f"{plan.k8s_name}-database-url"]
+        assert env["SECRET_KEY_FILE"] == paths[f"{plan.k8s_name}-secret-key"]
+        assert volumes["secrets"]["projected"]["defaultMode"] == 0o440
+    else:
+        assert "DATABASE_URL_FILE" not in env
+        assert mounts["instance"] == "/app/instance"
+        assert volumes["instance"] == {"name": "instance", "emptyDir": {}}

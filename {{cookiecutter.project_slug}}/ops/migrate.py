@@ -1,0 +1,107 @@
+{%- set plan = cookiecutter | plan -%}
+"""Bring the database to the newest migration, then exit: the image runs this before
+supervisord starts uWSGI (Dockerfile CMD), so no worker serves an older schema.
+
+Each replica runs it on start, one at a time, under a lock:
+{{ "a PostgreSQL advisory lock (pg_advisory_lock)" if plan.database == "postgres" else "an exclusive lock (flock) on a file beside the SQLite database" }}.
+The others wait, then find the database at head. A failure exits non-zero, and
+the container with it (docker's restart policy, swarm or Kubernetes try again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+{%- if plan.database == "sqlite" %}
+import fcntl
+{%- endif %}
+import os
+import sys
+import time
+from collections.abc import Iterator
+{%- if plan.database == "sqlite" %}
+from pathlib import Path
+{%- endif %}
+
+from alembic.migration import MigrationContext
+from flask import Flask
+from flask_migrate import upgrade
+{%- if plan.database == "postgres" %}
+from sqlalchemy import text
+{%- endif %}
+
+{%- if plan.database == "postgres" %}
+
+# The advisory lock's key: any number the app's other code does not lock on (from "migrate").
+LOCK_KEY = 0x6D696772617465
+{%- endif %}
+
+
+def log(message: str) -> None:
+    print(f"migrate: {message}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def migration_lock(app: Flask) -> Iterator[None]:
+    """Hold the lock while migrating: one replica at a time, the others wait."""
+{%- if plan.database == "postgres" %}
+    # A session lock on a connection of its own: held until unlocked or disconnected.
+    with app.extensions["sqlalchemy"].engine.connect() as connection:
+        if not connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}):
+            log("waiting for the lock (another replica is migrating)")
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
+        connection.commit()
+        log("got the lock")
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+            connection.commit()
+            log("released the lock")
+{%- else %}
+    # Beside the database: every replica that shares the file shares the lock.
+    database = app.extensions["sqlalchemy"].engine.url.database
+    path = Path(database or app.instance_path).with_name("migrate.lock")
+    with path.open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log("waiting for the lock (another replica is migrating)")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        log("got the lock")
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            log("released the lock")
+{%- endif %}
+
+
+def current_revision(app: Flask) -> str | None:
+    with app.extensions["sqlalchemy"].engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def main() -> int:
+    started = time.monotonic()
+    # The app uWSGI serves, with the service's settings (main.py), so the same database.
+    from main import app
+
+    with app.app_context():
+        try:
+            with migration_lock(app):
+                before = current_revision(app)
+                upgrade()
+                after = current_revision(app)
+        except Exception as error:
+            log(f"failed: {error!r}")
+            return 1
+    if before != after:
+        log(f"upgraded from {before or 'an empty database'} to {after}")
+    log(f"at head {after} ({time.monotonic() - started:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    # main.py and the package are imported from the project folder, this file's parent.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Notes, kept in the database: GET /notes lists the newest, POST /notes adds one."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, request
+
+from .models import NOTE_LENGTH, Note, db
+
+blueprint = Blueprint("notes", __name__)
+
+# The most notes one GET returns.
+PAGE_SIZE = 50
+
+
+@blueprint.get("/notes")
+def list_notes() -> dict[str, object]:
+    notes = db.session.scalars(db.select(Note).order_by(Note.id.desc()).limit(PAGE_SIZE))
+    return {"notes": [note.as_json() for note in notes]}
+
+
+@blueprint.post("/notes")
+def add_note() -> tuple[dict[str, object], int]:
+    # JSON only: a form on another site cannot send it without the browser asking first (CORS).
+    body = request.get_json(silent=True)
+    text = body.get("text") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not text.strip() or len(text) > NOTE_LENGTH:
+        abort(400, f'expected a JSON object with a "text" of 1 to {NOTE_LENGTH} characters')
+    note = Note(text=text.strip())
+    db.session.add(note)
+    db.session.commit()
+    return note.as_json(), 201
