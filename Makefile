@@ -50,9 +50,9 @@ lint: $(BIN)/cookiecutter ## ruff on the template's own Python (hooks, tests, be
 
 lock: $(BIN)/cookiecutter ## re-pin the generated project's requirements (needs pip-tools)
 	$(BIN)/pip install --quiet pip-tools
-	cd '{{cookiecutter.project_slug}}' && ../$(BIN)/pip-compile --quiet --generate-hashes --no-header \
+	cd '{{cookiecutter.project_slug}}' && ../$(BIN)/pip-compile --no-config --quiet --generate-hashes --no-header \
 		--strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in \
-		&& ../$(BIN)/pip-compile --quiet --no-header --strip-extras --no-emit-index-url \
+		&& ../$(BIN)/pip-compile --no-config --quiet --no-header --strip-extras --no-emit-index-url \
 		--no-emit-find-links -o requirements-dev.txt requirements-dev.in
 
 .PHONY: bench
