@@ -48,8 +48,7 @@ lint: $(BIN)/cookiecutter ## ruff on the template's own Python (hooks, tests, be
 	$(BIN)/ruff check hooks tests bench
 	$(BIN)/ruff format --check hooks tests bench
 
-lock: $(BIN)/cookiecutter ## re-pin the generated project's requirements (needs pip-tools)
-	$(BIN)/pip install --quiet pip-tools
+lock: $(BIN)/cookiecutter ## re-pin the generated project's requirements (pip-tools)
 	cd '{{cookiecutter.project_slug}}' && ../$(BIN)/pip-compile --no-config --quiet --generate-hashes --no-header \
 		--strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in \
 		&& ../$(BIN)/pip-compile --no-config --quiet --no-header --strip-extras --no-emit-index-url \
