@@ -134,11 +134,14 @@ def test_pre_commit_passes_on_a_fresh_project_and_catches_a_lint(
 
 @pytest.mark.docker
 @pytest.mark.timeout(900)
-def test_project_ci_steps_pass_for_real(bake_fresh: Bake, base_images: dict[str, str]) -> None:
+# Both kinds of workflow: with nginx (and its shell script) and without.
+@pytest.mark.parametrize("server", [SERVERS[0], "standalone"])
+def test_project_ci_steps_pass_for_real(
+    bake_fresh: Bake, base_images: dict[str, str], server: str
+) -> None:
     """Each run: step of the project's workflow, in order, in a fresh project as the
     checkout would have it, as GitHub runs them (bash -e, -o pipefail) with the
     failure()/always() steps where GitHub would run them."""
-    server = "nginx-uwsgi"
     project = bake_fresh(server=server)
     (project / ".env").unlink()  # a checkout has none: the workflow writes its own
     git_repository(project)
