@@ -51,7 +51,7 @@ lint: $(BIN)/cookiecutter ## ruff on the template's own Python (hooks, tests, be
 # One lock per database answer: a project pins only the packages it installs.
 LOCK_DIR := build/lock
 LOCKS := templates/requirements
-PIP_COMPILE := pip-compile --quiet --no-header --strip-extras --no-emit-index-url --no-emit-find-links
+PIP_COMPILE := pip-compile --no-config --quiet --no-header --strip-extras --no-emit-index-url --no-emit-find-links
 DATABASES = $(shell $(BIN)/python -c 'from hooks.plan import choices; print(*choices("database"))')
 
 lock: $(BIN)/cookiecutter ## re-pin the generated project's requirements, for each database answer (needs pip-tools)

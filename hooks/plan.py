@@ -9,6 +9,7 @@ and from the answers is decided here, once.
 
 from __future__ import annotations
 
+import importlib
 import json
 import keyword
 import math
@@ -585,8 +586,11 @@ class PlanExtension(Extension):
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        environment.filters["plan"] = Plan
-        environment.globals["template_root"] = str(TEMPLATE_ROOT)
+        # `cruft update` renders two commits of one checkout in one process: read this
+        # module anew, or the later commit would get the earlier one's decisions.
+        module = importlib.reload(sys.modules[__name__])
+        environment.filters["plan"] = module.Plan
+        environment.globals["template_root"] = str(module.TEMPLATE_ROOT)
 
 
 def main(argv: list[str]) -> int:

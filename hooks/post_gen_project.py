@@ -33,6 +33,13 @@ def write_env(project: Path) -> None:
     (project / ".env").chmod(0o600)
 
 
+def write_answers(project: Path) -> None:
+    """.cookiecutter.json: the answers, as cookiecutter's --replay-file reads them."""
+    answers = {key: value for key, value in ANSWERS.items() if not key.startswith("_")}
+    text = json.dumps({"cookiecutter": answers}, indent=2)
+    (project / ".cookiecutter.json").write_text(text + "\n")
+
+
 def next_steps(plan: Plan, project: Path) -> str:
     """What to run now, and where the service answers."""
     front = "nginx" if plan.nginx else "uWSGI's HTTP router"
@@ -49,6 +56,7 @@ def main() -> int:
     project = Path.cwd()
     remove_unused(plan, project)
     write_env(project)
+    write_answers(project)
     print(next_steps(plan, project))
     return 0
 
