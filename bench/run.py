@@ -33,25 +33,19 @@ from typing import Any
 from bench import wrk
 from bench.chart import write_chart
 from bench.configs import BENCH_ROOT, Config, configs, select
+from bench.docker import Resources, remove_leftovers
+from bench.host import BenchError, check_host, run
+from bench.images import SECRET_KEY
+from bench.projects import REPO_ROOT, base_images
 from bench.report import (
     Results,
     render_markdown,
     render_readme_section,
     replace_readme_section,
 )
-from bench.stacks import (
-    REPO_ROOT,
-    SECRET_KEY,
-    BenchError,
-    Resources,
-    Target,
-    Workspace,
-    base_images,
-    check_host,
-    remove_leftovers,
-    run,
-)
+from bench.stacks import Workspace
 from bench.stats import Run, rotated
+from bench.target import Target
 
 RESULTS_ROOT = REPO_ROOT / "bench" / "results"
 DOCS = REPO_ROOT / "docs" / "bench"
@@ -193,7 +187,7 @@ def load(
         notes["time_wait_app"] = target.time_wait(target.app_pid)
     if config.count_processes and target.container:
         # The master and its workers share the command line.
-        notes["workers"] = workspace.processes(target.container, config.count_processes) - 1
+        notes["workers"] = workspace.compose.processes(target.container, config.count_processes) - 1
     if result.errors:
         notes["error_detail"] = {
             "connect": result.connect_errors,
@@ -295,7 +289,7 @@ def versions(workspace: Workspace, builds: list[str]) -> dict[str, str]:
     }
 
     def in_image(build: str, service: str, command: list[str], pattern: str = "") -> str:
-        image = workspace.image(build, service)
+        image = workspace.images.image(build, service)
         docker = ["docker", "run", "--rm", "--network", "none", "--entrypoint", command[0], image]
         return first_line([*docker, *command[1:]], pattern)
 
@@ -319,7 +313,7 @@ def app_cost(workspace: Workspace) -> dict[str, float]:
     the default app image, on an otherwise idle moment of the run."""
     command = ["docker", "run", "--rm", "--network", "none", "--env", f"SECRET_KEY={SECRET_KEY}"]
     command += ["--volume", f"{BENCH_ROOT / 'apps'}:/bench:ro", "--entrypoint", "python3"]
-    command += [workspace.image("default", "app"), "/bench/app_cost.py", "/app/main.py"]
+    command += [workspace.images.image("default", "app"), "/bench/app_cost.py", "/app/main.py"]
     output = run([*command, "/bench/raw_wsgi.py"], timeout=300).stdout
     return {name: float(value) for name, value in json.loads(output).items()}
 
@@ -451,23 +445,23 @@ def main(argv: list[str] | None = None) -> int:
             workspace = Workspace(work, run_id, images, resources)
             data["machine"] = machine()
             data["base_images"] = {
-                name: {"name": image, "size": workspace.image_size(image)}
+                name: {"name": image, "size": workspace.compose.image_size(image)}
                 for name, image in images.items()
             }
             data["build_s"], data["rebuild_s"], data["images"] = {}, {}, {}
             for build in builds:
                 progress(f"building {build}")
-                data["build_s"][build] = workspace.build(build)
+                data["build_s"][build] = workspace.images.build(build)
             for build in builds:
-                seconds = workspace.rebuild_after_code_change(build)
+                seconds = workspace.images.rebuild_after_code_change(build)
                 data["rebuild_s"][build] = seconds
                 progress(f"rebuild of {build} after a change to main.py: {seconds:.1f} s")
                 data["images"][build] = {
-                    service: workspace.image_size(workspace.image(build, service))
-                    for service in workspace.built_services(build)
+                    service: workspace.compose.image_size(workspace.images.image(build, service))
+                    for service in workspace.images.built_services(build)
                 }
             if any(config.build == "native" for config in chosen):
-                workspace.project("default")
+                workspace.projects.project("default")
             data["versions"] = versions(workspace, builds)
             if "default" in builds:
                 data["app_cost_us"] = app_cost(workspace)
