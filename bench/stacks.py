@@ -1,9 +1,11 @@
-"""Baking, building, starting and stopping what the bench measures; and cleaning up.
+"""Starting and stopping what the bench measures: a configuration's compose stack,
+or the native run (bench/native.py), from one run's Workspace.
 
 Docker stacks are the baked projects' own compose files plus an override file
-per configuration (image names, bind-mounted variants, labels). wrk runs in the
-front container's network namespace (nsenter with the host's wrk), against its
-loopback: traffic to a published port would go through docker-proxy. The native
+per configuration (image names, labels, bind mounts: the files a variant's bake
+changes, or the bench's own). wrk runs in the front container's network
+namespace (nsenter with the host's wrk), against its loopback: traffic to a
+published port would go through docker-proxy. The native
 run starts the same supervisord.conf, uwsgi.ini and nginx config on this
 machine, in a network namespace of its own (where wrk runs the same way) and a
 mount namespace with its own /tmp (as the containers have a tmpfs there), so
