@@ -85,10 +85,9 @@ class Projects:
         build's own (else the answers changed nothing the bench mounts)."""
         if not config.answers:
             return None
+        build = self.project(config.build)
         project = self.bake(**BAKED_ANSWERS[config.build], **config.answers)
         for relative in config.varies:
-            if (project / relative).read_bytes() == (
-                self.project(config.build) / relative
-            ).read_bytes():
+            if (project / relative).read_bytes() == (build / relative).read_bytes():
                 raise BenchError(f"{config.key}: {config.answers} left {relative} as it is")
         return project
