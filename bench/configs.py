@@ -1,23 +1,24 @@
 """What the bench measures: every configuration, and how it differs from the baked project.
 
 Each configuration is one of a few images (a build: the three baked shapes,
-gunicorn, the all-in-one container) started with compose, sometimes with a file
-of the baked project replaced by a variant (a bind mount made from the baked
-file, so a change in the template shows up here too) or a setting changed.
-The template itself is never edited.
+gunicorn, the all-in-one container) started with compose. A variant is baked
+with other answers (cookiecutter.json's variables, private ones included): the
+files those change are mounted over the build's, so no image is built for it.
+The ceilings mount files of the bench's own (bench/apps/), written whole; a few
+variants change compose settings (an override file). No generated text is edited.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from hooks.plan import Plan
 
 BENCH_ROOT = Path(__file__).resolve().parent
+# The bench's own files mounted over a project's (the ceilings).
+APPS = BENCH_ROOT / "apps"
 
 # The three baked shapes, and the images the bench builds itself.
 BUILDS = ("default", "nginx-http", "standalone", "gunicorn", "allinone")
@@ -41,115 +42,25 @@ SECTIONS = {
 }
 
 
-class Sources(Protocol):
-    """What variants are made from: the baked projects (see stacks.Workspace)."""
-
-    def project(self, build: str) -> Path: ...
-
-    def bake(self, **answers: str) -> Path: ...
-
-
-class TemplateChanged(RuntimeError):
-    """A baked file no longer has the text a variant replaces: update the variant."""
-
-
-def edit(text: str, old: str, new: str, what: str) -> str:
-    """Replace `old` (which must be there) by `new` in a baked file's text."""
-    if old not in text:
-        raise TemplateChanged(
-            f"{what}: expected {old!r} in the baked file; update bench/configs.py"
-        )
-    return text.replace(old, new, 1)
-
-
-def edited(build: str, relative: str, old: str, new: str) -> Callable[[Sources], str]:
-    """A baked file with one piece of text replaced."""
-
-    def make(sources: Sources) -> str:
-        text = (sources.project(build) / relative).read_text()
-        return edit(text, old, new, f"{build}/{relative}")
-
-    return make
-
-
-def changed(build: str, relative: str, change: Callable[[str], str]) -> Callable[[Sources], str]:
-    """A baked file through a change (a function of its text)."""
-    return lambda sources: change((sources.project(build) / relative).read_text())
-
-
-def replace(old: str, new: str, what: str) -> Callable[[str], str]:
-    return lambda text: edit(text, old, new, what)
-
-
-def append(lines: str) -> Callable[[str], str]:
-    return lambda text: text.rstrip("\n") + "\n" + lines
-
-
+# The files of a baked project a variant may take from its own bake: where each is
+# mounted over the build's (compose.yaml: the stack's compose file instead).
 SITE = "nginx/templates/default.conf.template"
-ACCESS_LOG = "access_log /var/log/nginx/access.log main buffer=64k flush=1s if=$loggable;"
-BODY = (
-    "<!doctype html>\n<title>Flask Service</title>\n<h1>Flask Service</h1>\n"
-    "<p>A Flask service served by uWSGI.</p>\n"
-)
-
-
-# The defaults the bench argued for, each undone by a variant to show what it buys.
-# uWSGI's listen queue: its own default (100) makes a unix socket refuse connections
-# (nginx: 502, "Resource temporarily unavailable") once 100 wait to be accepted.
-LISTEN_100 = replace("listen = 1024", "listen = 100", "uwsgi.ini: listen")
-# Worker recycling after so many requests: under load each recycled worker loads
-# the app again (lazy-apps). The old default recycled every 5000.
+COMPOSE_FILE = "compose.yaml"
+MOUNTED_FILES: dict[str, tuple[str, str]] = {
+    "ops/uwsgi.ini": ("app", "/app/ops/uwsgi.ini"),
+    "nginx/nginx.conf": ("nginx", "/etc/nginx/nginx.conf"),
+    SITE: ("nginx", f"/etc/nginx/templates/{Path(SITE).name}"),
+}
 DEFAULT_PLAN = Plan.defaults()
-MAX_REQUESTS_5000 = replace(
-    f"max-requests = {DEFAULT_PLAN.max_requests}\n"
-    f"max-requests-delta = {DEFAULT_PLAN.max_requests_delta}\n",
-    "max-requests = 5000\nmax-requests-delta = 250\n",
-    "uwsgi.ini: max-requests",
-)
-UNBUFFERED_ACCESS_LOG = replace(
-    ACCESS_LOG, ACCESS_LOG.replace(" buffer=64k flush=1s", ""), "site: access_log"
-)
-NO_KEEPALIVE = replace("http-keepalive = 1\n", "", "uwsgi.ini: http-keepalive")
-
-
-def nginx_return_200(sources: Sources) -> str:
-    """The default site with its location answering by itself: the same server block
-    (access log, headers), the same body as the app's page, no upstream."""
-    text = (sources.project("default") / SITE).read_text()
-    body = BODY.replace("\n", "\\n")
-    location = (
-        "location / {\n"
-        '        default_type "text/html; charset=utf-8";\n'
-        f'        return 200 "{body}";\n'
-        "    }"
-    )
-    new, count = re.subn(r"location / \{.*?\n    \}", lambda _: location, text, flags=re.DOTALL)
-    if count != 1:
-        raise TemplateChanged(f"default/{SITE}: expected one `location / {{ ... }}` block")
-    return new
-
-
-def raw_wsgi(_: Sources) -> str:
-    return (BENCH_ROOT / "apps/raw_wsgi.py").read_text()
-
-
-def swept_ini(processes: int, threads: int) -> Callable[[Sources], str]:
-    """uwsgi.ini as the template generates it for these processes and threads."""
-
-    def make(sources: Sources) -> str:
-        project = sources.bake(processes=str(processes), threads=str(threads))
-        return (project / "ops/uwsgi.ini").read_text()
-
-    return make
 
 
 @dataclass(frozen=True)
 class Mount:
-    """A file of a container replaced by a variant (a read-only bind mount)."""
+    """A file of a container replaced by one of the bench's own (a read-only bind mount)."""
 
     service: str
     target: str
-    make: Callable[[Sources], str]
+    source: Path
 
 
 @dataclass(frozen=True)
@@ -165,6 +76,11 @@ class Config:
     # Start only these services (`up --no-deps`); empty: the whole stack.
     services: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    # Answers (cookiecutter.json's variables, private ones included) baked on top of
+    # the build's, and the files of that bake they change: those are mounted over the
+    # build's (MOUNTED_FILES) or, for compose.yaml, start the stack.
+    answers: dict[str, str] = field(default_factory=dict)
+    varies: tuple[str, ...] = ()
     mounts: tuple[Mount, ...] = ()
     # Compose settings merged into each service (override file), e.g. a command.
     override: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -271,7 +187,9 @@ def configs() -> list[Config]:
             "main",
             "default",
             services=("nginx",),
-            mounts=(Mount("nginx", f"/etc/nginx/templates/{Path(SITE).name}", nginx_return_200),),
+            mounts=(
+                Mount("nginx", MOUNTED_FILES[SITE][1], APPS / "nginx_return_200.conf.template"),
+            ),
             sets=FULL_QUICK,
             short="ceiling: nginx return 200",
         ),
@@ -280,7 +198,7 @@ def configs() -> list[Config]:
             "ceiling: raw WSGI callable (no Flask), default shape",
             "main",
             "default",
-            mounts=(Mount("app", "/app/main.py", raw_wsgi),),
+            mounts=(Mount("app", "/app/main.py", APPS / "raw_wsgi.py"),),
             short="ceiling: raw WSGI",
         ),
     ]
@@ -290,20 +208,16 @@ def configs() -> list[Config]:
             f"{processes} processes x {threads} thread{'s' if threads > 1 else ''}",
             "sweep",
             "default",
-            mounts=(Mount("app", "/app/ops/uwsgi.ini", swept_ini(processes, threads)),),
+            answers={"processes": str(processes), "threads": str(threads)},
+            varies=("ops/uwsgi.ini",),
             baseline="nginx-uwsgi",
             short=f"{processes} processes x {threads}",
             sets=FULL if (processes, threads) in SWEEP_FULL else EXTRA,
         )
         for processes, threads in SWEEP
     ]
-    template = f"/etc/nginx/templates/{Path(SITE).name}"
-
-    def ini(build: str, change: Callable[[str], str]) -> Mount:
-        return Mount("app", "/app/ops/uwsgi.ini", changed(build, "ops/uwsgi.ini", change))
-
-    def site(change: Callable[[str], str]) -> Mount:
-        return Mount("nginx", template, changed("default", SITE, change))
+    ini = ("ops/uwsgi.ini",)
+    site = (SITE,)
 
     def variant(
         key: str, label: str, short: str, baseline: str = "nginx-uwsgi", **kw: Any
@@ -324,36 +238,33 @@ def configs() -> list[Config]:
             "uwsgi-log",
             "nginx-uwsgi with uWSGI's request log on too (through supervisord)",
             "+ uWSGI request log",
-            mounts=(
-                ini(
-                    "default",
-                    replace(
-                        "disable-logging = true",
-                        "disable-logging = false",
-                        "uwsgi.ini: disable-logging",
-                    ),
-                ),
-            ),
+            answers={"_uwsgi_request_log": "on"},
+            varies=ini,
         ),
         variant(
             "no-access-log",
             "nginx-uwsgi with no request log at all (nginx access_log off)",
             "no request log at all",
-            mounts=(site(replace(ACCESS_LOG, "access_log off;", "site: access_log")),),
+            answers={"_access_log": "false"},
+            varies=site,
         ),
         # The defaults the bench argued for, one at a time undone.
         variant(
             "unbuffered-log",
             "nginx-uwsgi, nginx's access log written line by line (not buffered)",
             "unbuffered access log",
-            mounts=(site(UNBUFFERED_ACCESS_LOG),),
+            answers={"_access_log_buffer_kb": "0"},
+            varies=site,
         ),
         variant(
             "max-requests-5000",
             "nginx-uwsgi recycling workers every 5000 requests"
             f" (the default: {DEFAULT_PLAN.max_requests})",
             "max-requests 5000",
-            mounts=(ini("default", MAX_REQUESTS_5000),),
+            # Under load each recycled worker loads the app again (lazy-apps): the old
+            # default recycled every 5000.
+            answers={"_max_requests": "5000"},
+            varies=ini,
             # Workers reach 5000 requests only late in a 5 s run: measure it with
             # --only nginx-uwsgi,max-requests-5000 --duration 20.
             sets=EXTRA,
@@ -363,18 +274,8 @@ def configs() -> list[Config]:
             "nginx-uwsgi with nginx worker_processes 1 (auto: one per CPU)",
             "nginx 1 worker",
             sets=EXTRA,
-            mounts=(
-                Mount(
-                    "nginx",
-                    "/etc/nginx/nginx.conf",
-                    edited(
-                        "default",
-                        "nginx/nginx.conf",
-                        "worker_processes auto;",
-                        "worker_processes 1;",
-                    ),
-                ),
-            ),
+            answers={"_nginx_worker_processes": "1"},
+            varies=("nginx/nginx.conf",),
         ),
         # A burst: more connections than uWSGI's own listen queue (100) holds.
         variant(
@@ -387,7 +288,11 @@ def configs() -> list[Config]:
             "burst-256-listen-100",
             "nginx-uwsgi, 256 connections, uWSGI's own listen queue (100)",
             "256 connections, listen 100",
-            mounts=(ini("default", LISTEN_100),),
+            # uWSGI's own default: a unix socket refuses connections once 100 wait to be
+            # accepted (nginx: 502, "Resource temporarily unavailable"). Its compose.yaml
+            # too: the kernel's somaxconn follows the listen queue.
+            answers={"_listen": "100"},
+            varies=(*ini, COMPOSE_FILE),
             connections=256,
         ),
         variant(
@@ -395,7 +300,8 @@ def configs() -> list[Config]:
             "standalone without http-keepalive (the router closes every client connection)",
             "standalone, no keep-alive",
             baseline="standalone",
-            mounts=(ini("standalone", NO_KEEPALIVE),),
+            answers={"_http_keepalive": "false"},
+            varies=ini,
             **standalone,
         ),
         # Further diagnostics (most of them only in --set extra).
@@ -413,14 +319,16 @@ def configs() -> list[Config]:
             "thunder-lock",
             "nginx-uwsgi with uWSGI thunder-lock = true",
             "thunder-lock",
-            mounts=(ini("default", append("thunder-lock = true\n")),),
+            answers={"_thunder_lock": "true"},
+            varies=ini,
             sets=EXTRA,
         ),
         variant(
             "no-memory-report",
             "nginx-uwsgi without memory-report (stats)",
             "no memory-report",
-            mounts=(ini("default", replace("memory-report = true", "", "uwsgi.ini")),),
+            answers={"_memory_report": "false"},
+            varies=ini,
             sets=EXTRA,
         ),
         variant(
@@ -437,16 +345,8 @@ def configs() -> list[Config]:
             "standalone with uWSGI's request log off",
             "standalone, no request log",
             baseline="standalone",
-            mounts=(
-                ini(
-                    "standalone",
-                    replace(
-                        "route = ^$(HEALTHCHECK_PATH)$ donotlog:",
-                        "disable-logging = true",
-                        "uwsgi.ini: route",
-                    ),
-                ),
-            ),
+            answers={"_uwsgi_request_log": "off"},
+            varies=ini,
             sets=EXTRA,
             **standalone,
         ),

@@ -33,25 +33,19 @@ from typing import Any
 from bench import wrk
 from bench.chart import write_chart
 from bench.configs import BENCH_ROOT, Config, configs, select
+from bench.docker import Resources, remove_leftovers
+from bench.host import BenchError, check_host, run
+from bench.images import SECRET_KEY
+from bench.projects import REPO_ROOT, base_images
 from bench.report import (
     Results,
     render_markdown,
     render_readme_section,
     replace_readme_section,
 )
-from bench.stacks import (
-    REPO_ROOT,
-    SECRET_KEY,
-    BenchError,
-    Resources,
-    Target,
-    Workspace,
-    base_images,
-    check_host,
-    remove_leftovers,
-    run,
-)
+from bench.stacks import Workspace
 from bench.stats import Run, rotated
+from bench.target import Target
 
 RESULTS_ROOT = REPO_ROOT / "bench" / "results"
 DOCS = REPO_ROOT / "docs" / "bench"
@@ -128,6 +122,10 @@ def builds_for(config: Config) -> list[str]:
     return [config.build]
 
 
+def all_builds(chosen: list[Config]) -> list[str]:
+    return sorted({build for config in chosen for build in builds_for(config)})
+
+
 def estimate_s(chosen: list[Config], settings: Settings, builds: int) -> float:
     """About how long a run takes: each configuration's start, load and removal
     (a timed cold start waits for the health checks), and the builds."""
@@ -193,7 +191,7 @@ def load(
         notes["time_wait_app"] = target.time_wait(target.app_pid)
     if config.count_processes and target.container:
         # The master and its workers share the command line.
-        notes["workers"] = workspace.processes(target.container, config.count_processes) - 1
+        notes["workers"] = workspace.compose.processes(target.container, config.count_processes) - 1
     if result.errors:
         notes["error_detail"] = {
             "connect": result.connect_errors,
@@ -295,7 +293,7 @@ def versions(workspace: Workspace, builds: list[str]) -> dict[str, str]:
     }
 
     def in_image(build: str, service: str, command: list[str], pattern: str = "") -> str:
-        image = workspace.image(build, service)
+        image = workspace.images.image(build, service)
         docker = ["docker", "run", "--rm", "--network", "none", "--entrypoint", command[0], image]
         return first_line([*docker, *command[1:]], pattern)
 
@@ -319,7 +317,7 @@ def app_cost(workspace: Workspace) -> dict[str, float]:
     the default app image, on an otherwise idle moment of the run."""
     command = ["docker", "run", "--rm", "--network", "none", "--env", f"SECRET_KEY={SECRET_KEY}"]
     command += ["--volume", f"{BENCH_ROOT / 'apps'}:/bench:ro", "--entrypoint", "python3"]
-    command += [workspace.image("default", "app"), "/bench/app_cost.py", "/app/main.py"]
+    command += [workspace.images.image("default", "app"), "/bench/app_cost.py", "/app/main.py"]
     output = run([*command, "/bench/raw_wsgi.py"], timeout=300).stdout
     return {name: float(value) for name, value in json.loads(output).items()}
 
@@ -375,11 +373,10 @@ def rerender(path: Path) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    all_configs = configs()
+def other_mode(args: argparse.Namespace) -> int | None:
+    """--list, --report and --cleanup, which measure nothing: their exit code."""
     if args.list:
-        for config in all_configs:
+        for config in configs():
             print(f"{config.key:22} {','.join(sorted(config.sets)):12} {config.label}")
         return 0
     if args.report:
@@ -387,12 +384,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.cleanup:
         remove_leftovers(print)
         return 0
-    only = [key for key in args.only.split(",") if key]
-    skip = [key for key in args.skip.split(",") if key]
-    chosen = select(all_configs, args.set, only, skip)
-    if not chosen:
-        raise SystemExit("no configuration selected")
-    settings = Settings(
+    return None
+
+
+def keys(argument: str) -> list[str]:
+    return [key for key in argument.split(",") if key]
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    only = keys(args.only)
+    return Settings(
         args.duration,
         args.warmup,
         args.connections,
@@ -401,19 +402,13 @@ def main(argv: list[str] | None = None) -> int:
         args.rounds,
         "only " + ",".join(only) if only else args.set,
     )
-    docs = not args.no_docs and not only and args.set == "full"
-    started_at = datetime.datetime.now().astimezone()
-    folder = args.results_dir / started_at.strftime("%Y-%m-%dT%H-%M-%S")
-    folder.mkdir(parents=True, exist_ok=True)
-    logs = folder / "logs"
-    logs.mkdir()
-    progress = Progress(folder / "bench.log")
-    run_id = f"{started_at.strftime('%Y%m%d%H%M%S')}-{os.getpid()}"
-    # Baked projects, build contexts, variant files: outside /tmp, which the native
-    # run replaces with a tmpfs of its own.
-    work = WORK_ROOT / run_id
-    resources = Resources(run_id=run_id)
-    data: dict[str, Any] = {
+
+
+def new_results(
+    run_id: str, started_at: datetime.datetime, settings: Settings, chosen: list[Config]
+) -> dict[str, Any]:
+    """The results document before anything is measured."""
+    return {
         "version": 1,
         "run_id": run_id,
         "started": started_at.isoformat(timespec="seconds"),
@@ -434,96 +429,103 @@ def main(argv: list[str] | None = None) -> int:
         "runs": [],
         "failures": [],
     }
-    builds = sorted({build for config in chosen for build in builds_for(config)})
-    failures: dict[str, int] = {}
-    interrupted = False
-    with interrupts_as_keyboard_interrupt():
-        try:
-            progress(f"results: {folder}")
-            check_host()
-            progress(
-                f"{len(chosen)} configurations x {settings.rounds} rounds, {settings.duration_s} s "
-                f"each after {settings.warmup_s} s warm-up, {settings.connections} connections; "
-                f"about {estimate_s(chosen, settings, len(builds)) / 60:.0f} minutes"
-            )
-            progress("base images (machine/base-images.sh)")
-            images = base_images()
-            workspace = Workspace(work, run_id, images, resources)
-            data["machine"] = machine()
-            data["base_images"] = {
-                name: {"name": image, "size": workspace.image_size(image)}
-                for name, image in images.items()
-            }
-            data["build_s"], data["rebuild_s"], data["images"] = {}, {}, {}
-            for build in builds:
-                progress(f"building {build}")
-                data["build_s"][build] = workspace.build(build)
-            for build in builds:
-                seconds = workspace.rebuild_after_code_change(build)
-                data["rebuild_s"][build] = seconds
-                progress(f"rebuild of {build} after a change to main.py: {seconds:.1f} s")
-                data["images"][build] = {
-                    service: workspace.image_size(workspace.image(build, service))
-                    for service in workspace.built_services(build)
-                }
-            if any(config.build == "native" for config in chosen):
-                workspace.project("default")
-            data["versions"] = versions(workspace, builds)
-            if "default" in builds:
-                data["app_cost_us"] = app_cost(workspace)
-                progress(
-                    "the app's own cost per request, in-process: "
-                    + ", ".join(f"{k} {v:.1f} us" for k, v in data["app_cost_us"].items())
-                )
-            keys = [config.key for config in chosen]
-            by_key = {config.key: config for config in chosen}
-            for round_index in range(settings.rounds):
-                order = [
-                    key for key in rotated(keys, round_index) if failures.get(key, 0) < MAX_FAILURES
-                ]
-                for position, key in enumerate(order, 1):
-                    config = by_key[key]
-                    prefix = (
-                        f"round {round_index + 1}/{settings.rounds} ({position}/{len(order)}) {key}"
-                    )
-                    try:
-                        measured = measure(workspace, config, round_index, settings, logs)
-                    except (BenchError, wrk.WrkOutputError) as error:
-                        failures[key] = failures.get(key, 0) + 1
-                        data["failures"].append(f"{key} (round {round_index + 1}): {error}")
-                        progress(f"{prefix}: FAILED: {str(error)[:2000]}")
-                        continue
-                    data["runs"].append(measured.to_json())
-                    progress(f"{prefix}: {describe(measured)}")
-        except KeyboardInterrupt:
-            interrupted = True
-            progress("interrupted; cleaning up")
-        except BenchError as error:
-            data["failures"].append(str(error))
-            progress(f"FAILED: {error}")
-        finally:
-            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-            progress("removing the bench's containers, networks, volumes and images")
-            resources.cleanup(progress)
-            if (work / "native" / "logs").is_dir():
-                shutil.copytree(work / "native" / "logs", logs / "native", dirs_exist_ok=True)
-            shutil.rmtree(work, ignore_errors=True)
-            signal.signal(signal.SIGINT, previous)
 
-    data["elapsed_s"] = time.monotonic() - progress.started
-    data["finished"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    if interrupted:
-        (folder / "results.json").write_text(json.dumps(data, indent=2) + "\n")
-        print(f"interrupted: partial results in {folder / 'results.json'}")
-        return 130
+
+def build_images(
+    workspace: Workspace, builds: list[str], data: dict[str, Any], progress: Progress
+) -> None:
+    """Build each image, time its rebuild after a code change, record their sizes."""
+    data["base_images"] = {
+        name: {"name": image, "size": workspace.compose.image_size(image)}
+        for name, image in workspace.compose.base.items()
+    }
+    data["build_s"], data["rebuild_s"], data["images"] = {}, {}, {}
+    for build in builds:
+        progress(f"building {build}")
+        data["build_s"][build] = workspace.images.build(build)
+    for build in builds:
+        seconds = workspace.images.rebuild_after_code_change(build)
+        data["rebuild_s"][build] = seconds
+        progress(f"rebuild of {build} after a change to main.py: {seconds:.1f} s")
+        data["images"][build] = {
+            service: workspace.compose.image_size(workspace.images.image(build, service))
+            for service in workspace.images.built_services(build)
+        }
+
+
+def measure_rounds(
+    workspace: Workspace,
+    chosen: list[Config],
+    settings: Settings,
+    data: dict[str, Any],
+    logs: Path,
+    progress: Progress,
+) -> None:
+    """Every configuration once a round, in an order rotated each round; one that fails
+    MAX_FAILURES times is left out of the later rounds."""
+    failures: dict[str, int] = {}
+    by_key = {config.key: config for config in chosen}
+    for round_index in range(settings.rounds):
+        order = [
+            key for key in rotated(list(by_key), round_index) if failures.get(key, 0) < MAX_FAILURES
+        ]
+        for position, key in enumerate(order, 1):
+            prefix = f"round {round_index + 1}/{settings.rounds} ({position}/{len(order)}) {key}"
+            try:
+                measured = measure(workspace, by_key[key], round_index, settings, logs)
+            except (BenchError, wrk.WrkOutputError) as error:
+                failures[key] = failures.get(key, 0) + 1
+                data["failures"].append(f"{key} (round {round_index + 1}): {error}")
+                progress(f"{prefix}: FAILED: {str(error)[:2000]}")
+                continue
+            data["runs"].append(measured.to_json())
+            progress(f"{prefix}: {describe(measured)}")
+
+
+def build_and_measure(
+    workspace: Workspace,
+    chosen: list[Config],
+    settings: Settings,
+    data: dict[str, Any],
+    logs: Path,
+    progress: Progress,
+) -> None:
+    """The run itself: build, describe what runs, measure."""
+    builds = all_builds(chosen)
+    data["machine"] = machine()
+    build_images(workspace, builds, data, progress)
+    if any(config.build == "native" for config in chosen):
+        workspace.projects.project("default")
+    data["versions"] = versions(workspace, builds)
+    if "default" in builds:
+        data["app_cost_us"] = app_cost(workspace)
+        progress(
+            "the app's own cost per request, in-process: "
+            + ", ".join(f"{k} {v:.1f} us" for k, v in data["app_cost_us"].items())
+        )
+    measure_rounds(workspace, chosen, settings, data, logs, progress)
+
+
+def clean_up(resources: Resources, work: Path, logs: Path, progress: Progress) -> None:
+    """Remove what the run created (Ctrl-C waits for it), keeping the native run's logs."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    progress("removing the bench's containers, networks, volumes and images")
+    resources.cleanup(progress)
+    if (work / "native" / "logs").is_dir():
+        shutil.copytree(work / "native" / "logs", logs / "native", dirs_exist_ok=True)
+    shutil.rmtree(work, ignore_errors=True)
+    signal.signal(signal.SIGINT, previous)
+
+
+def report(data: dict[str, Any], folder: Path, docs: bool, progress: Progress) -> int:
+    """Write the report of a finished run; the exit code: 1 when a configuration could
+    not be measured (requests that failed are a finding, not a failure)."""
     written = write_outputs(data, folder, docs, progress) if data["runs"] else []
     progress(f"done in {data['elapsed_s'] / 60:.1f} minutes")
     for path in written:
         print(path)
     errors = {run_["config"] for run_ in data["runs"] if run_["errors"]}
     if errors:
-        # A finding about a configuration (its table row says which and how many),
-        # not a failure of the bench.
         print(f"bench: requests failed in {', '.join(sorted(errors))}", file=sys.stderr)
     if data["failures"] or not data["runs"]:
         print(
@@ -533,3 +535,55 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    code = other_mode(args)
+    if code is not None:
+        return code
+    chosen = select(configs(), args.set, keys(args.only), keys(args.skip))
+    if not chosen:
+        raise SystemExit("no configuration selected")
+    settings = settings_from(args)
+    docs = not args.no_docs and not args.only and args.set == "full"
+    started_at = datetime.datetime.now().astimezone()
+    folder = args.results_dir / started_at.strftime("%Y-%m-%dT%H-%M-%S")
+    folder.mkdir(parents=True, exist_ok=True)
+    logs = folder / "logs"
+    logs.mkdir()
+    progress = Progress(folder / "bench.log")
+    run_id = f"{started_at.strftime('%Y%m%d%H%M%S')}-{os.getpid()}"
+    # Baked projects, build contexts, variant files: outside /tmp, which the native
+    # run replaces with a tmpfs of its own.
+    work = WORK_ROOT / run_id
+    resources = Resources(run_id=run_id)
+    data = new_results(run_id, started_at, settings, chosen)
+    interrupted = False
+    with interrupts_as_keyboard_interrupt():
+        try:
+            progress(f"results: {folder}")
+            check_host()
+            progress(
+                f"{len(chosen)} configurations x {settings.rounds} rounds, {settings.duration_s} s "
+                f"each after {settings.warmup_s} s warm-up, {settings.connections} connections; "
+                f"about {estimate_s(chosen, settings, len(all_builds(chosen))) / 60:.0f} minutes"
+            )
+            progress("base images (machine/base-images.sh)")
+            workspace = Workspace(work, run_id, base_images(), resources)
+            build_and_measure(workspace, chosen, settings, data, logs, progress)
+        except KeyboardInterrupt:
+            interrupted = True
+            progress("interrupted; cleaning up")
+        except BenchError as error:
+            data["failures"].append(str(error))
+            progress(f"FAILED: {error}")
+        finally:
+            clean_up(resources, work, logs, progress)
+    data["elapsed_s"] = time.monotonic() - progress.started
+    data["finished"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    if interrupted:
+        (folder / "results.json").write_text(json.dumps(data, indent=2) + "\n")
+        print(f"interrupted: partial results in {folder / 'results.json'}")
+        return 130
+    return report(data, folder, docs, progress)

@@ -1,10 +1,14 @@
 """The template's decisions, made once from the answers.
 
+The rule for values: what a user or the bench may vary is a variable of
+cookiecutter.json (an answer, or a private `_name` where it is not a question),
+as is every plain fact (ports, paths, image names); this module only derives from
+them; the templates read one vocabulary, `plan.*`. A number two files must agree
+on is written once: in cookiecutter.json, or as a constant here.
+
 Every other part asks this module: the hooks (validation, which files a shape
 does without), the templates (through `PlanExtension`: `{%- set plan =
-cookiecutter | plan %}`), the repository's scripts and the tests. Plain facts
-(ports, paths, image names) live in cookiecutter.json; what follows from them
-and from the answers is decided here, once.
+cookiecutter | plan %}`), the repository's scripts and the tests.
 """
 
 from __future__ import annotations
@@ -66,10 +70,10 @@ AUTOSCALE_CPU_PERCENT = 70
 # nginx replicas on Kubernetes (the swarm stack runs one on each node).
 NGINX_REPLICAS = 2
 # uWSGI's worker recycling (uwsgi.ini): a worker past this much memory, this many
-# requests or this age is replaced. Rarely: under lazy-apps each recycle imports the
-# app again (make bench measured recycling every 5000 requests).
+# requests (cookiecutter.json: _max_requests) or this age is replaced. Rarely: under
+# lazy-apps each recycle imports the app again (make bench measured recycling every
+# 5000 requests).
 RELOAD_ON_RSS_MB = 512
-MAX_REQUESTS = 100000
 MAX_WORKER_LIFETIME_S = 3600
 # An app replica's memory besides its workers: the master, supervisord, request
 # bodies buffered in /tmp (a tmpfs, counted as the container's memory).
@@ -422,12 +426,56 @@ class Plan:
 
     @property
     def max_requests(self) -> int:
-        return MAX_REQUESTS
+        return int(self.fact("max_requests"))
 
     @property
     def max_requests_delta(self) -> int:
         """Staggers the workers' recycling (uWSGI adds worker id x delta): 5%."""
-        return MAX_REQUESTS // 20
+        return self.max_requests // 20
+
+    @property
+    def listen(self) -> int:
+        """uWSGI's listen queue, and the kernel's somaxconn that lets it be that long."""
+        return int(self.fact("listen"))
+
+    @property
+    def thunder_lock(self) -> bool:
+        return bool(self.fact("thunder_lock"))
+
+    @property
+    def http_keepalive(self) -> bool:
+        """Whether uWSGI's HTTP router (standalone) keeps clients' connections open."""
+        return not self.nginx and bool(self.fact("http_keepalive"))
+
+    @property
+    def uwsgi_request_log(self) -> bool:
+        """Whether uWSGI logs every request: "auto", only where no nginx logs them."""
+        answer = str(self.fact("uwsgi_request_log"))
+        return not self.nginx if answer == "auto" else answer == "on"
+
+    @property
+    def access_log(self) -> bool:
+        """Whether nginx logs every request (but the health checks')."""
+        return bool(self.fact("access_log"))
+
+    @property
+    def access_log_buffer_kb(self) -> int:
+        """nginx's access log buffer in KB; 0: each line written at once."""
+        return int(self.fact("access_log_buffer_kb"))
+
+    @property
+    def nginx_worker_processes(self) -> str:
+        return str(self.fact("nginx_worker_processes"))
+
+    @property
+    def memory_report(self) -> bool:
+        """Whether uWSGI's stats include each worker's memory."""
+        return bool(self.fact("memory_report"))
+
+    @property
+    def master_fifo(self) -> str:
+        """The uWSGI master's command FIFO (make reload writes to it)."""
+        return str(self.fact("master_fifo"))
 
     @property
     def max_worker_lifetime_s(self) -> int:

@@ -14,7 +14,7 @@ import pytest
 
 from bench import wrk
 from bench.chart import write_chart
-from bench.configs import Config, configs, select
+from bench.configs import BAKED_ANSWERS, COMPOSE_FILE, MOUNTED_FILES, configs, select
 from bench.report import (
     README_END,
     README_START,
@@ -272,39 +272,26 @@ def test_chart_is_a_png(tmp_path: Path) -> None:
 # -- the configurations against the template ---------------------------------------
 
 
-class BakedSources:
-    """What variants are made from, baked by the tests' own fixture."""
-
-    def __init__(self, bake: Bake) -> None:
-        self._bake = bake
-
-    def project(self, build: str) -> Path:
-        server = {"default": "nginx-uwsgi"}.get(build, build)
-        return self._bake(server=server)
-
-    def bake(self, **answers: str) -> Path:
-        return self._bake(**answers)
-
-
-def baked_file(sources: BakedSources, config: Config, target: str) -> str:
-    """The file a mount replaces, as the template generates it."""
-    service_root = {"app": "", "nginx": "nginx/"}
-    relative = {
-        "/etc/nginx/nginx.conf": "nginx/nginx.conf",
-        "/etc/nginx/templates/default.conf.template": "nginx/templates/default.conf.template",
-    }.get(target, service_root["app"] + target.removeprefix("/app/"))
-    return (sources.project(config.build) / relative).read_text()
-
-
-def test_every_variant_changes_the_file_it_replaces(bake: Bake) -> None:
-    """A template change that a variant's edit no longer matches fails here (TemplateChanged)
+def test_every_variant_bakes_and_changes_what_it_varies(bake: Bake) -> None:
+    """Each configuration's answers bake (the hooks take them) and change every file the
+    bench takes from that bake, each one it knows where to put; the bench's own files
+    it mounts exist. A template change that leaves such a file as it is fails here
     rather than in the middle of `make bench`."""
-    sources = BakedSources(bake)
     for config in configs():
         for mount in config.mounts:
-            made = mount.make(sources)
-            assert made.strip(), config.key
-            assert made != baked_file(sources, config, mount.target), config.key
+            assert mount.source.is_file() and mount.service in ("app", "nginx"), config.key
+        if not config.answers:
+            assert not config.varies, config.key
+            continue
+        assert config.varies, config.key
+        base = bake(**BAKED_ANSWERS[config.build])
+        variant = bake(**BAKED_ANSWERS[config.build], **config.answers)
+        for relative in config.varies:
+            assert relative in MOUNTED_FILES or relative == COMPOSE_FILE, (config.key, relative)
+            assert (variant / relative).read_text() != (base / relative).read_text(), (
+                config.key,
+                relative,
+            )
 
 
 def test_configuration_sets() -> None:

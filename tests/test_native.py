@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.stacks import render_nginx_conf, stop_session
+from bench.host import stop_session
+from bench.native import render_nginx_conf
 from conftest import Bake
 from helpers import SERVERS, exchange, free_port, http_get, native_env, run, wait_until
 from hooks.plan import Plan

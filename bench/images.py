@@ -1,0 +1,140 @@
+"""The images a run builds: the baked shapes' (their own compose files), gunicorn's
+and the all-in-one container's (contexts of the bench's own, bench/images/)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.configs import BAKED_ANSWERS, BENCH_ROOT, GUNICORN_VERSION
+from bench.docker import LABEL, Compose
+from bench.host import BenchError, run
+from bench.projects import Projects, copy_app, pinned
+
+SECRET_KEY = "only-for-the-bench"
+
+
+class Images:
+    """Each build's image names, compose files and build contexts; building them."""
+
+    def __init__(self, root: Path, run_id: str, projects: Projects, compose: Compose) -> None:
+        self.root = root
+        self.run_id = run_id
+        self.projects = projects
+        self.compose = compose
+        self.base = compose.base
+
+    def image(self, build: str, service: str) -> str:
+        return f"{LABEL}/{self.run_id}-{build}-{service}"
+
+    def services(self, build: str) -> list[str]:
+        """The services of a build's stack."""
+        if build in ("default", "nginx-http", "gunicorn"):
+            return ["app", "nginx"]
+        return ["app"]
+
+    def built_services(self, build: str) -> list[str]:
+        """The services whose images a build makes (gunicorn's nginx is nginx-http's)."""
+        return ["app"] if build == "gunicorn" else self.services(build)
+
+    def compose_files(self, build: str) -> list[Path]:
+        """The compose files a build's stacks start from (before a config's override)."""
+        work = self.root / "compose"
+        work.mkdir(parents=True, exist_ok=True)
+        if build in BAKED_ANSWERS:
+            images = {
+                "services": {
+                    service: {"image": self.image(build, service)}
+                    for service in self.services(build)
+                }
+            }
+            path = work / f"images-{build}.json"
+            path.write_text(json.dumps(images, indent=2))
+            return [self.projects.project(build) / "compose.yaml", path]
+        if build == "gunicorn":
+            # The nginx-http stack, its app replaced by gunicorn (its nginx unchanged).
+            context = self.gunicorn_context()
+            gunicorn = {
+                "services": {
+                    "app": {
+                        "image": self.image("gunicorn", "app"),
+                        "build": {"context": str(context), "args": self.base},
+                    }
+                }
+            }
+            path = work / "images-gunicorn.json"
+            path.write_text(json.dumps(gunicorn, indent=2))
+            return [*self.compose_files("nginx-http"), path]
+        if build == "allinone":
+            context = self.allinone_context()
+            compose = {
+                "services": {
+                    "app": {
+                        "image": self.image("allinone", "app"),
+                        "build": {
+                            "context": str(context),
+                            "args": {"PYTHON_IMAGE": self.base["PYTHON_IMAGE"]},
+                        },
+                        "environment": {"SECRET_KEY": SECRET_KEY},
+                        "stop_grace_period": "10s",
+                    }
+                }
+            }
+            path = work / "allinone.json"
+            path.write_text(json.dumps(compose, indent=2))
+            return [path]
+        raise ValueError(f"no compose files for build {build!r}")
+
+    def gunicorn_context(self) -> Path:
+        context = self.root / "contexts" / "gunicorn"
+        if not context.exists():
+            project = self.projects.project("nginx-http")
+            shutil.copytree(BENCH_ROOT / "images/gunicorn", context)
+            copy_app(project, context)
+            shutil.copy(project / "ops/healthcheck.py", context / "healthcheck.py")
+            pins = pinned((project / "requirements.txt").read_text(), ("pyuwsgi", "supervisor"))
+            (context / "requirements.txt").write_text(
+                "\n".join([*pins, f"gunicorn=={GUNICORN_VERSION}"]) + "\n"
+            )
+        return context
+
+    def allinone_context(self) -> Path:
+        context = self.root / "contexts" / "allinone"
+        if not context.exists():
+            project = self.projects.project("default")
+            shutil.copytree(BENCH_ROOT / "images/allinone", context)
+            copy_app(project, context / "app")
+            shutil.copy(project / "requirements.txt", context / "requirements.txt")
+        return context
+
+    def context_main(self, build: str) -> Path:
+        """The main.py a build's app image is made from (touched to time a rebuild)."""
+        if build in BAKED_ANSWERS:
+            return self.projects.project(build) / "main.py"
+        return self.root / "contexts" / build / "main.py"
+
+    def build(self, build: str, services: Sequence[str] = ()) -> float:
+        """Build a build's images; the seconds it took."""
+        services = list(services) or self.built_services(build)
+        for service in services:
+            self.compose.resources.images.add(self.image(build, service))
+        project = f"{LABEL}-{self.run_id}-build-{build}"
+        started = time.monotonic()
+        self.compose.run(project, self.compose_files(build), ["build", *services], timeout=1800)
+        return time.monotonic() - started
+
+    def rebuild_after_code_change(self, build: str) -> float:
+        """Change main.py (a comment line), rebuild the app image: the seconds it took."""
+        image = self.image(build, "app")
+        before = self.compose.image_id(image)
+        with self.context_main(build).open("a") as main:
+            main.write(f"\n# A code change, to time the rebuild ({time.time_ns()}).\n")
+        seconds = self.build(build, ["app"])
+        after = self.compose.image_id(image)
+        if before == after:
+            raise BenchError(f"{build}: the rebuild after a change to main.py made the same image")
+        run(["docker", "image", "rm", before], check=False)
+        return seconds

@@ -1,0 +1,93 @@
+"""The baked projects of a run: each build's own, and those baked with a
+configuration's answers (a variant: processes x threads, a private setting)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.configs import BAKED_ANSWERS, BENCH_ROOT, Config
+from bench.host import BenchError, run
+from hooks.plan import Plan
+
+REPO_ROOT = BENCH_ROOT.parent
+
+
+def base_images() -> dict[str, str]:
+    """PYTHON_IMAGE, NGINX_IMAGE and POSTGRES_IMAGE, as the tests get them: from the
+    environment where given (`make bench` gives machine/base-images.sh's), the official
+    images otherwise."""
+    official = Plan.defaults().base_images
+    return {name: os.environ.get(name) or ref for name, ref in official.items()}
+
+
+def bake(output_dir: Path, answers: dict[str, str]) -> Path:
+    """Bake the template with cookiecutter's command line, as a user does (--no-input,
+    these answers, the defaults for the rest); the project folder."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    cookiecutter = Path(sys.executable).parent / "cookiecutter"
+    run(
+        [
+            str(cookiecutter),
+            "--no-input",
+            "--output-dir",
+            str(output_dir),
+            str(REPO_ROOT),
+            *(f"{key}={value}" for key, value in answers.items()),
+        ],
+        cwd=REPO_ROOT,
+    )
+    [project] = [path for path in output_dir.iterdir() if path.is_dir()]
+    return project
+
+
+def copy_app(project: Path, into: Path) -> None:
+    """main.py and the Flask package it serves, from a baked project, into a folder."""
+    into.mkdir(exist_ok=True)
+    shutil.copy(project / "main.py", into / "main.py")
+    package = project / "flask_service"
+    shutil.copytree(package, into / package.name, ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def pinned(requirements: str, leave_out: Sequence[str]) -> list[str]:
+    """name==version lines of a hash-checked requirements file, some packages left out."""
+    pins = re.findall(r"^([A-Za-z0-9_.-]+==[^\s\\]+)", requirements, flags=re.MULTILINE)
+    return [pin for pin in pins if pin.split("==")[0].lower() not in leave_out]
+
+
+class Projects:
+    """The projects one run baked, in a folder of their own, each baked once."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._projects: dict[str, Path] = {}
+        self._baked: dict[tuple[tuple[str, str], ...], Path] = {}
+
+    def project(self, build: str) -> Path:
+        if build not in self._projects:
+            self._projects[build] = bake(self.root / build, BAKED_ANSWERS[build])
+        return self._projects[build]
+
+    def bake(self, **answers: str) -> Path:
+        key = tuple(sorted(answers.items()))
+        if key not in self._baked:
+            name = "-".join(f"{k}{v}" for k, v in key) or "defaults"
+            self._baked[key] = bake(self.root / f"variant-{name}", dict(answers))
+        return self._baked[key]
+
+    def variant_project(self, config: Config) -> Path | None:
+        """The project baked with a configuration's answers on top of its build's; None
+        for a configuration without answers. Each file it `varies` must differ from the
+        build's own (else the answers changed nothing the bench mounts)."""
+        if not config.answers:
+            return None
+        build = self.project(config.build)
+        project = self.bake(**BAKED_ANSWERS[config.build], **config.answers)
+        for relative in config.varies:
+            if (project / relative).read_bytes() == (build / relative).read_bytes():
+                raise BenchError(f"{config.key}: {config.answers} left {relative} as it is")
+        return project

@@ -1,0 +1,88 @@
+"""Where wrk sends its requests, and the log lines that explain a run's errors."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bench.host import BenchError, run
+
+READY_TIMEOUT_S = 120
+
+
+NOT_OK = re.compile(r'" (?!200 |499 )[1-5][0-9][0-9] ')
+EXPLAINING = re.compile(
+    r"\[(error|crit|alert|emerg)\]|killed|harakiri|Seeya|Respawned|listen queue|"
+    r"Traceback|Error|unavailable|refused",
+)
+
+
+def explaining_errors(result: subprocess.CompletedProcess[str], most: int = 200) -> str:
+    """The log lines that explain a run's errors, the first `most` of them."""
+    lines = (result.stdout + result.stderr).splitlines()
+    found = [line for line in lines if NOT_OK.search(line) or EXPLAINING.search(line)]
+    return "\n".join(found[:most]) + (
+        f"\n... {len(found) - most} more" if len(found) > most else ""
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where wrk sends its requests: a URL, seen from a network namespace (a
+    container's, by one of its processes), or from this machine's."""
+
+    url: str
+    netns_pid: int | None = None
+    container: str = ""
+    app_pid: int | None = None
+    # The stack's log lines that explain errors (non-200 answers, nginx errors,
+    # uWSGI's worker messages), for a run that had some.
+    error_logs: Callable[[], str] = lambda: ""
+    # CPU seconds used so far: by the stack's own processes ("stack") and by Docker's
+    # daemons and the stack's shims ("docker": the log path, health checks).
+    cpu: Callable[[], dict[str, float]] = lambda: {}
+
+    def wrap(self, command: Sequence[str]) -> list[str]:
+        if self.netns_pid is None:
+            return list(command)
+        return ["nsenter", f"--net=/proc/{self.netns_pid}/ns/net", *command]
+
+    def status(self) -> int:
+        """The HTTP status of GET url, 0 when there is no answer."""
+        result = run(
+            self.wrap(
+                [
+                    "curl",
+                    "--silent",
+                    "--output",
+                    "/dev/null",
+                    "--max-time",
+                    "2",
+                    "--write-out",
+                    "%{http_code}",
+                    self.url,
+                ]
+            ),
+            check=False,
+            timeout=10,
+        )
+        return int(result.stdout or 0) if result.stdout.strip().isdigit() else 0
+
+    def wait_ready(self, seconds: float = READY_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.status() == 200:
+                return
+            time.sleep(0.1)
+        raise BenchError(f"{self.url} did not answer 200 within {seconds:.0f} s")
+
+    def time_wait(self, pid: int | None) -> int:
+        """TIME_WAIT sockets in the network namespace of pid."""
+        if pid is None:
+            command = ["ss", "-Htan", "state", "time-wait"]
+        else:
+            command = ["nsenter", f"--net=/proc/{pid}/ns/net", "ss", "-Htan", "state", "time-wait"]
+        return len(run(command, check=False).stdout.splitlines())
