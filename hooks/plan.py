@@ -2,17 +2,21 @@
 
 The rule for values: what a user or the bench may vary is a variable of
 cookiecutter.json (an answer, or a private `_name` where it is not a question),
-as is every plain fact (ports, paths, image names); this module only derives from
-them; the templates read one vocabulary, `plan.*`. A number two files must agree
-on is written once: in cookiecutter.json, or as a constant here.
+as is every plain fact (ports, paths, image names, timeouts); this module only
+derives from them. Templates read answers as `cookiecutter.NAME` (as cookiecutter
+writes them, file names included) and everything else as `plan.NAME`: a private
+fact by its name without the underscore, or a value derived here. The server
+choice is `plan.server` ("nginx-uwsgi", "nginx-http", "standalone"), with
+`plan.nginx` for "nginx in front". A number two files must agree on is written
+once: in cookiecutter.json, or as a constant here (the limits of uWSGI and nginx).
 
-Every other part asks this module: the hooks (validation, which files a shape
+Every other part asks this module: the hooks (validation, which files an answer
 does without), the templates (through `PlanExtension`: `{%- set plan =
-cookiecutter | plan %}`), the repository's scripts and the tests.
-"""
+cookiecutter | plan %}`), the machine scripts, the bench and the tests."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import keyword
@@ -53,40 +57,30 @@ NGINX_OWN_VARIABLES = 1024
 NGINX_RESPONSE_BUFFERS = 8
 PAGE_KB = 4
 
-# Without nginx, how long the app reads on what a client still sends after its answer.
-LINGER_SECONDS = 10
-
-# Docker's health check in the images (Dockerfile, nginx/Dockerfile), besides its
-# interval (cookiecutter.json); the orchestrators' probes follow it.
-HEALTHCHECK_TIMEOUT = 3
-HEALTHCHECK_RETRIES = 3
-APP_START_PERIOD = 60
-NGINX_START_PERIOD = 30
-# Scaling out (deploy/): app replicas, enough that one being replaced leaves two;
-# the most Kubernetes' autoscaler adds, at this CPU use (percent of the request).
-APP_REPLICAS = 3
-APP_MAX_REPLICAS = 10
-AUTOSCALE_CPU_PERCENT = 70
-# nginx replicas on Kubernetes (the swarm stack runs one on each node).
-NGINX_REPLICAS = 2
-# uWSGI's worker recycling (uwsgi.ini): a worker past this much memory, this many
-# requests (cookiecutter.json: _max_requests) or this age is replaced. Rarely: under
-# lazy-apps each recycle imports the app again (make bench measured recycling every
-# 5000 requests).
-RELOAD_ON_RSS_MB = 512
-MAX_WORKER_LIFETIME_S = 3600
-# An app replica's memory besides its workers: the master, supervisord, request
-# bodies buffered in /tmp (a tmpfs, counted as the container's memory).
-APP_MEMORY_OVERHEAD_MB = 256
-# nginx gives up connecting to an app address after this long and tries the next:
-# a replica that vanished (killed, its node down) answers nothing, while a live one,
-# however busy, accepts within one SYN retry (1 s). nginx's default is 60 s.
-NGINX_CONNECT_TIMEOUT = 2
-# Kubernetes' liveness probe looks this often: it only has to catch a dead app.
-LIVENESS_PERIOD = 10
-# Seconds a stopping pod keeps serving (preStop) while Kubernetes takes it out of
-# its Service's endpoints, before its process gets SIGTERM.
-DRAIN_SECONDS = 5
+# Why some facts of cookiecutter.json are what they are (the others say so where
+# the generated files use them):
+# - linger_s: without nginx, how long the app reads on what a client still sends
+#   after its answer.
+# - healthcheck_timeout, _retries, app_start_period, nginx_start_period: Docker's
+#   health check in the images, besides its intervals; the orchestrators' probes
+#   follow it.
+# - app_replicas: enough that one being replaced leaves two; app_max_replicas, the
+#   most Kubernetes' autoscaler adds, at autoscale_cpu_percent of the request.
+# - nginx_replicas: on Kubernetes (the swarm stack runs one on each node).
+# - reload_on_rss_mb, max_requests, max_worker_lifetime_s: uWSGI's worker recycling,
+#   rarely: under lazy-apps each recycle imports the app again (make bench measured
+#   recycling every 5000 requests).
+# - app_memory_overhead_mb: an app replica's memory besides its workers: the master,
+#   supervisord, request bodies buffered in /tmp (a tmpfs, counted as its memory).
+# - nginx_connect_timeout: nginx gives up on an app address after this long and tries
+#   the next: a replica that vanished answers nothing, while a live one, however
+#   busy, accepts within one SYN retry (1 s). nginx's default is 60 s.
+# - liveness_period: Kubernetes' liveness probe only has to catch a dead app.
+# - drain_seconds: a stopping pod keeps serving (preStop) while Kubernetes takes it
+#   out of its Service's endpoints, before its process gets SIGTERM.
+# - app_cpu_limit_millis: one CPU for each app replica (processes = auto counts it:
+#   two workers), app_cpu_request_millis at least a quarter of one set aside;
+#   nginx_*: nginx needs a fraction of what the app does.
 
 
 @dataclass(frozen=True)
@@ -109,16 +103,6 @@ class Resources:
         return f"{self.cpu_request_millis / 1000:g}"
 
 
-# One CPU for each app replica (processes = auto counts it: two workers), at least a
-# quarter of one set aside; nginx needs a fraction of what the app does.
-APP_CPU_LIMIT_MILLIS = 1000
-APP_CPU_REQUEST_MILLIS = 250
-APP_MEMORY_REQUEST_MB = 256
-NGINX_RESOURCES = Resources(
-    cpu_limit_millis=500, memory_limit_mb=128, cpu_request_millis=100, memory_request_mb=64
-)
-
-
 @dataclass(frozen=True)
 class Shape:
     """How clients reach uWSGI: the one listener option and what talks to it."""
@@ -138,8 +122,11 @@ SHAPES: dict[str, Shape] = {
 NGINX_SERVERS = [name for name, shape in SHAPES.items() if shape.nginx_pass]
 
 SLUG = re.compile(r"[a-z_][a-z0-9_]*")
+# What cookiecutter itself reads as yes (its boolean variables).
+TRUE_WORDS = {"1", "true", "t", "yes", "y", "on"}
 
 
+@functools.cache
 def template_context() -> dict[str, Any]:
     """The defaults and facts of cookiecutter.json, as cookiecutter reads them."""
     return json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text())
@@ -148,6 +135,16 @@ def template_context() -> dict[str, Any]:
 def choices(field: str) -> list[str]:
     """The allowed values of a choice variable, its default first."""
     return list(template_context()[field])
+
+
+def typed_like_default(key: str, value: Any) -> Any:
+    """A value of cookiecutter.json's `key` with the type of its default there."""
+    default = template_context().get(key)
+    if isinstance(default, bool):
+        return value if isinstance(value, bool) else str(value).lower() in TRUE_WORDS
+    if isinstance(default, int) and as_int(value) is not None:
+        return as_int(value)
+    return value
 
 
 def as_int(value: Any) -> int | None:
@@ -225,37 +222,23 @@ class Plan:
         return cls({**answers, **overrides})
 
     def fact(self, name: str) -> Any:
-        """A private fact of cookiecutter.json (`_name`), as the bake saw it."""
+        """A private fact of cookiecutter.json (`_name`), as cookiecutter read it."""
         return self.answers[f"_{name}"]
 
-    @property
-    def server(self) -> str:
-        """The server answer: nginx-uwsgi, nginx-http or standalone."""
-        return str(self.answers["server"])
-
-    @property
-    def database(self) -> str:
-        """The database answer: none, sqlite or postgres."""
-        return str(self.answers["database"])
+    def __getattr__(self, name: str) -> Any:
+        """`plan.NAME`: a private fact of cookiecutter.json without its underscore
+        (`plan.app_port` is `_app_port`), or an answer (`plan.server`), typed like its
+        default there (answers given on the command line arrive as text)."""
+        answers = self.__dict__.get("answers", {})
+        for key in (f"_{name}", name):
+            if key in answers and not key.startswith("__"):
+                return typed_like_default(key, answers[key])
+        raise AttributeError(f"the plan has no {name!r}: no fact _{name} or answer {name}")
 
     @property
     def sql(self) -> bool:
         """Has a database: Flask-SQLAlchemy, Flask-Migrate, migrations before serving."""
         return self.database != "none"
-
-    @property
-    def postgres_port(self) -> int:
-        return int(self.fact("postgres_port"))
-
-    @property
-    def postgres_user(self) -> str:
-        """The app's PostgreSQL role, which owns the database named after the project."""
-        return str(self.fact("postgres_user"))
-
-    @property
-    def healthcheck_path(self) -> str:
-        """The health check's path, HEALTHCHECK_PATH's default."""
-        return str(self.fact("healthcheck_path"))
 
     @cached_property
     def shape(self) -> Shape:
@@ -263,7 +246,13 @@ class Plan:
 
     @property
     def listener(self) -> str:
+        """The uWSGI option that binds the app's listener: socket, http-socket or http."""
         return self.shape.listener
+
+    @property
+    def protocol(self) -> str:
+        """What the listener speaks: "uwsgi" (nginx-uwsgi) or "http"."""
+        return self.shape.protocol
 
     @property
     def nginx(self) -> bool:
@@ -285,14 +274,6 @@ class Plan:
     def processes(self) -> int | None:
         """The fixed number of workers, or None for 'auto' (counted at start)."""
         return as_int(self.answers["processes"])
-
-    @property
-    def threads(self) -> int:
-        return int(self.answers["threads"])
-
-    @property
-    def buffer_size(self) -> int:
-        return int(self.answers["buffer_size"])
 
     @property
     def nginx_header_buffer_kb(self) -> int:
@@ -324,18 +305,9 @@ class Plan:
         return self.buffer_size // 16
 
     @property
-    def harakiri(self) -> int:
-        """Seconds a request may run before uWSGI kills its worker."""
-        return int(self.fact("harakiri"))
-
-    @property
     def nginx_read_timeout(self) -> int:
         """nginx waits longer than harakiri, so uWSGI ends a stuck request first."""
         return self.harakiri + 10
-
-    @property
-    def nginx_connect_timeout(self) -> int:
-        return NGINX_CONNECT_TIMEOUT
 
     @property
     def worker_reload_mercy(self) -> int:
@@ -353,94 +325,28 @@ class Plan:
         return self.supervisor_stopwaitsecs + 5
 
     @property
-    def healthcheck_interval(self) -> int:
-        """Seconds between health checks once healthy: rare, each costs a request."""
-        return int(self.fact("healthcheck_interval"))
-
-    @property
-    def healthcheck_start_interval(self) -> int:
-        """Seconds between health checks while starting, until the first success: a
-        cold start is healthy within about this much of being ready (Docker Engine 25+)."""
-        return int(self.fact("healthcheck_start_interval"))
-
-    @property
-    def healthcheck_timeout(self) -> int:
-        return HEALTHCHECK_TIMEOUT
-
-    @property
-    def healthcheck_retries(self) -> int:
-        return HEALTHCHECK_RETRIES
-
-    @property
-    def app_start_period(self) -> int:
-        return APP_START_PERIOD
-
-    @property
-    def nginx_start_period(self) -> int:
-        return NGINX_START_PERIOD
-
-    @property
-    def app_replicas(self) -> int:
-        return APP_REPLICAS
-
-    @property
-    def app_max_replicas(self) -> int:
-        return APP_MAX_REPLICAS
-
-    @property
-    def autoscale_cpu_percent(self) -> int:
-        return AUTOSCALE_CPU_PERCENT
-
-    @property
-    def nginx_replicas(self) -> int:
-        return NGINX_REPLICAS
-
-    @property
-    def liveness_period(self) -> int:
-        return LIVENESS_PERIOD
-
-    @property
-    def drain_seconds(self) -> int:
-        return DRAIN_SECONDS
-
-    @property
     def replica_workers(self) -> int:
         """uWSGI workers in one orchestrated replica: the fixed count, or what `auto`
         makes of the replica's CPU limit (twice its CPUs)."""
-        return self.processes or 2 * math.ceil(APP_CPU_LIMIT_MILLIS / 1000)
+        return self.processes or 2 * math.ceil(self.app_cpu_limit_millis / 1000)
 
     @property
     def app_resources(self) -> Resources:
         """An app replica's share. Its memory limit leaves every worker room to grow
         to reload-on-rss, so uWSGI recycles a worker before the kernel kills one."""
         return Resources(
-            cpu_limit_millis=APP_CPU_LIMIT_MILLIS,
-            memory_limit_mb=self.replica_workers * RELOAD_ON_RSS_MB + APP_MEMORY_OVERHEAD_MB,
-            cpu_request_millis=APP_CPU_REQUEST_MILLIS,
-            memory_request_mb=APP_MEMORY_REQUEST_MB,
+            cpu_limit_millis=self.app_cpu_limit_millis,
+            memory_limit_mb=(
+                self.replica_workers * self.reload_on_rss_mb + self.app_memory_overhead_mb
+            ),
+            cpu_request_millis=self.app_cpu_request_millis,
+            memory_request_mb=self.app_memory_request_mb,
         )
-
-    @property
-    def reload_on_rss_mb(self) -> int:
-        return RELOAD_ON_RSS_MB
-
-    @property
-    def max_requests(self) -> int:
-        return int(self.fact("max_requests"))
 
     @property
     def max_requests_delta(self) -> int:
         """Staggers the workers' recycling (uWSGI adds worker id x delta): 5%."""
         return self.max_requests // 20
-
-    @property
-    def listen(self) -> int:
-        """uWSGI's listen queue, and the kernel's somaxconn that lets it be that long."""
-        return int(self.fact("listen"))
-
-    @property
-    def thunder_lock(self) -> bool:
-        return bool(self.fact("thunder_lock"))
 
     @property
     def http_keepalive(self) -> bool:
@@ -454,40 +360,17 @@ class Plan:
         return not self.nginx if answer == "auto" else answer == "on"
 
     @property
-    def access_log(self) -> bool:
-        """Whether nginx logs every request (but the health checks')."""
-        return bool(self.fact("access_log"))
-
-    @property
-    def access_log_buffer_kb(self) -> int:
-        """nginx's access log buffer in KB; 0: each line written at once."""
-        return int(self.fact("access_log_buffer_kb"))
-
-    @property
-    def nginx_worker_processes(self) -> str:
-        return str(self.fact("nginx_worker_processes"))
-
-    @property
-    def memory_report(self) -> bool:
-        """Whether uWSGI's stats include each worker's memory."""
-        return bool(self.fact("memory_report"))
-
-    @property
-    def master_fifo(self) -> str:
-        """The uWSGI master's command FIFO (make reload writes to it)."""
-        return str(self.fact("master_fifo"))
-
-    @property
-    def max_worker_lifetime_s(self) -> int:
-        return MAX_WORKER_LIFETIME_S
-
-    @property
     def max_worker_lifetime_delta_s(self) -> int:
-        return MAX_WORKER_LIFETIME_S // 30
+        return self.max_worker_lifetime_s // 30
 
     @property
     def nginx_resources(self) -> Resources:
-        return NGINX_RESOURCES
+        return Resources(
+            cpu_limit_millis=self.nginx_cpu_limit_millis,
+            memory_limit_mb=self.nginx_memory_limit_mb,
+            cpu_request_millis=self.nginx_cpu_request_millis,
+            memory_request_mb=self.nginx_memory_request_mb,
+        )
 
     @property
     def nginx_stop_grace_period(self) -> int:
@@ -499,33 +382,33 @@ class Plan:
     def swarm_update_monitor(self) -> int:
         """How long swarm watches each updated replica before the next: long enough
         for the health check to fail `retries` times in a row, which rolls back."""
-        return self.healthcheck_interval * HEALTHCHECK_RETRIES + HEALTHCHECK_TIMEOUT
+        return self.healthcheck_interval * self.healthcheck_retries + self.healthcheck_timeout
 
     @property
     def startup_failure_threshold(self) -> int:
         """Kubernetes' startup probe keeps trying as long as Docker's start period."""
-        return APP_START_PERIOD // self.healthcheck_start_interval
+        return self.app_start_period // self.healthcheck_start_interval
 
     @property
     def nginx_startup_failure_threshold(self) -> int:
-        return NGINX_START_PERIOD // self.healthcheck_start_interval
+        return self.nginx_start_period // self.healthcheck_start_interval
 
     @property
     def liveness_failure_threshold(self) -> int:
         """Failed liveness probes before Kubernetes restarts the app: for longer than
         harakiri, so uWSGI replaces a stuck worker first and busy workers never
         restart a pod."""
-        return self.harakiri // LIVENESS_PERIOD + 1
+        return self.harakiri // self.liveness_period + 1
 
     @property
     def app_termination_grace_period(self) -> int:
         """Kubernetes counts the grace period from preStop: the drain, then as long
         as compose's stop_grace_period."""
-        return DRAIN_SECONDS + self.stop_grace_period
+        return self.drain_seconds + self.stop_grace_period
 
     @property
     def nginx_termination_grace_period(self) -> int:
-        return DRAIN_SECONDS + self.nginx_stop_grace_period
+        return self.drain_seconds + self.nginx_stop_grace_period
 
     @property
     def k8s_name(self) -> str:
@@ -544,12 +427,6 @@ class Plan:
         return f"{self.answers['project_slug']}-nginx"
 
     @property
-    def response_headers_kb(self) -> int:
-        """The most response headers an answer may carry, in KB (four cookies near the
-        browsers' 4 KB limit each), in every server."""
-        return int(self.fact("response_headers_kb"))
-
-    @property
     def nginx_response_buffers(self) -> str:
         """nginx's buffers for the rest of an app's answer (its first buffer holds the
         headers: response_headers_kb): nginx's default, 8 of a 4 KB page, or more pages
@@ -559,40 +436,12 @@ class Plan:
         return f"{pages} {PAGE_KB}k"
 
     @property
-    def static_max_age_s(self) -> int:
-        """How long browsers keep a static file without asking again; after that a
-        revalidation (If-None-Match, If-Modified-Since) costs a 304. File names carry no
-        content hash, so a deploy's new files reach every browser within this time."""
-        return int(self.fact("static_max_age_s"))
-
-    @property
-    def max_upload_mb(self) -> int:
-        """The one request body limit (nginx, uWSGI, Flask), in MB."""
-        return int(self.answers["max_upload_mb"])
-
-    @property
     def max_body_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
 
     @property
-    def linger_s(self) -> int:
-        """Without nginx, how long the app goes on reading (and discarding) a body it left
-        unread after answering, a 413 included, so the client reads the answer instead of
-        a reset connection (what nginx's lingering close does).
-        Below harakiri: a worker never dies for it."""
-        return LINGER_SECONDS
-
-    @property
     def python_image(self) -> str:
         return str(self.fact("python_image")).format(python_version=self.answers["python_version"])
-
-    @property
-    def nginx_image(self) -> str:
-        return str(self.fact("nginx_image"))
-
-    @property
-    def postgres_image(self) -> str:
-        return str(self.fact("postgres_image"))
 
     @property
     def base_images(self) -> dict[str, str]:

@@ -17,7 +17,7 @@ from helpers import COMBINATIONS, VENV_BIN, combination_id, run
 from hooks.plan import SHAPES, Plan
 
 LISTENER_OPTIONS = {"socket", "uwsgi-socket", "http-socket", "http", "https", "https-socket"}
-JINJA_LEFTOVERS = re.compile(r"\{\{|\{%|\{#|cookiecutter\.")
+JINJA_LEFTOVERS = re.compile(r"\{\{|\{%|\{#|cookiecutter\.(?!json\b)")
 # Words about how a project was made, which a generated file never uses.
 HOW_IT_WAS_MADE = re.compile(r"\b(bak(e|ed|es|ing)|shapes?|seeds?|templates?)\b", re.IGNORECASE)
 # "template" where it names a tool's own thing: Flask's and nginx's templates/

@@ -4,7 +4,6 @@ applies cleanly, keeping the project's own commits, secrets and data."""
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -72,12 +71,9 @@ def test_cruft_update_keeps_the_projects_own(
     uwsgi_ini.write_text(uwsgi_ini.read_text() + "# A later setting.\n")
     # And a later decision (hooks/plan.py, which both renders of cruft's one process read).
     plan_module = template_clone / "hooks" / "plan.py"
-    retries = int(re.search(r"^HEALTHCHECK_RETRIES = (\d+)$", plan_module.read_text(), re.M)[1])
-    plan_module.write_text(
-        plan_module.read_text().replace(
-            f"HEALTHCHECK_RETRIES = {retries}\n", f"HEALTHCHECK_RETRIES = {retries + 1}\n"
-        )
-    )
+    mercy = "return self.harakiri + 5\n"
+    assert mercy in plan_module.read_text()
+    plan_module.write_text(plan_module.read_text().replace(mercy, mercy.replace("5", "6")))
     commit_all(template_clone, "a later change")
 
     cruft("update", "--skip-apply-ask", cwd=project)
@@ -85,7 +81,7 @@ def test_cruft_update_keeps_the_projects_own(
     assert not list(project.rglob("*.rej")), "cruft update left rejected hunks"
     assert "# Everyday commands, kept up." in (project / "Makefile").read_text()
     assert (project / "ops" / "uwsgi.ini").read_text().endswith("# A later setting.\n")
-    assert f"--retries={retries + 1} " in (project / "Dockerfile").read_text()
+    assert "worker-reload-mercy = 36\n" in (project / "ops" / "uwsgi.ini").read_text()
     assert "<p>Our own words.</p>" in page.read_text()
     assert (project / ".env").read_text() == secret
     assert not git(project, "diff", "--name-only", "--", ".env", "flask_service")

@@ -2,14 +2,14 @@
 """Docker's health check: GET HEALTHCHECK_PATH from uWSGI, over the listener it serves.
 
 Exits 0 when the answer is 200. uWSGI listens at APP_ADDRESS (a unix socket
-path, or host:port) and speaks {{ "the binary uwsgi protocol there, which plain HTTP cannot probe" if plan.shape.protocol == "uwsgi" else "HTTP there" }}.
+path, or host:port) and speaks {{ "the binary uwsgi protocol there, which plain HTTP cannot probe" if plan.server == "nginx-uwsgi" else "HTTP there" }}.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-{%- if plan.shape.protocol == "uwsgi" %}
+{%- if plan.server == "nginx-uwsgi" %}
 import struct
 {%- endif %}
 import sys
@@ -30,7 +30,7 @@ def connect(address: str) -> socket.socket:
     if host in ("", "0.0.0.0", "[::]"):
         host = "127.0.0.1"
     return socket.create_connection((host, int(port)), timeout=TIMEOUT_SECONDS)
-{%- if plan.shape.protocol == "uwsgi" %}
+{%- if plan.server == "nginx-uwsgi" %}
 
 
 def request(path: str) -> bytes:
