@@ -631,26 +631,16 @@ def render_markdown(data: Mapping[str, Any], chart: str) -> str:
 
 
 def render_readme_section(data: Mapping[str, Any], chart: str, full_report: str) -> str:
-    """What README.md shows: the chart, the main table, the goals, how to run it again."""
+    """What README.md shows: the headline (the goals, met or missed) and where the rest is."""
     results = Results(data)
     return "\n".join(
         [
             f"Measured {machine_line(data)} by `make bench` "
-            f"({number(data.get('elapsed_s', 0) / 60, 1)} minutes); every table, the sweep of "
-            f"processes x threads and the machine in [{full_report}]({full_report}).",
-            "",
-            f"![requests per second and p99 latency of each configuration]({chart})",
-            "",
-            main_table(results),
+            f"({number(data.get('elapsed_s', 0) / 60, 1)} minutes). The chart ({chart}), every "
+            f"configuration, the sweep of processes x threads and the machine: "
+            f"[{full_report}]({full_report}).",
             "",
             goals_table(results),
-            "",
-            "Run it again with `make bench` (as root, after the set-up `make test` does; "
-            "12 to 14 minutes on 2 cores, all traffic on loopback). Each run writes "
-            "`bench/results/<date>/` (the report, the chart, every wrk output, the logs that "
-            "explain errors); a full run also refreshes `docs/bench/` and this section. "
-            "`.venv/bin/python -m bench --help` lists the options (`--only`, `--rounds`, "
-            "`--set extra` for further diagnostics).",
         ]
     )
 

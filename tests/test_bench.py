@@ -252,7 +252,7 @@ def test_markdown_report() -> None:
 def test_readme_section_between_markers() -> None:
     data = results_document(**FULL_RATES)
     section = render_readme_section(data, "docs/bench/latest.png", "docs/bench/latest.md")
-    assert "![requests per second" in section and "make bench" in section
+    assert "| Goal |" in section and "make bench" in section and "docs/bench/latest.md" in section
     readme = f"# Title\n\n{README_START}\nOLD-SECTION\n{README_END}\n\nmore\n"
     updated = replace_readme_section(readme, section)
     assert updated is not None
