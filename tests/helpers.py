@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -293,3 +294,35 @@ def seconds(duration: str) -> int:
     match = re.fullmatch(r"(\d+)s", duration)
     assert match, duration
     return int(match[1])
+
+
+# A second migration that takes a while, so replicas starting together would overlap.
+SLOW_MIGRATION_SECONDS = 5
+SLOW_MIGRATION = f'''"""slow
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+import time
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    time.sleep({SLOW_MIGRATION_SECONDS})
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+def lock_time(log: str, event: str) -> datetime:
+    """When a container logged `migrate: EVENT` (docker's timestamp, to the microsecond)."""
+    [line] = [line for line in log.splitlines() if f"migrate: {event}" in line]
+    stamp = line.split()[0]
+    return datetime.fromisoformat(stamp[:26] + "+00:00")

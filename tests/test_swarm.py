@@ -14,6 +14,7 @@ images it built, also when it fails."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -31,7 +32,15 @@ import yaml
 from docker.models.containers import Container
 
 from conftest import Bake
-from helpers import ini_option, run, seconds, wait_until
+from helpers import (
+    SLOW_MIGRATION,
+    SLOW_MIGRATION_SECONDS,
+    ini_option,
+    lock_time,
+    run,
+    seconds,
+    wait_until,
+)
 from hooks.plan import TEMPLATE_ROOT, Plan
 from stack import docker_client, health
 
@@ -331,6 +340,12 @@ def remove_stack(stack: SwarmStack) -> None:
     finally:
         for secret in client.secrets.list(filters={"name": f"{stack.name}_secret_key"}):
             secret.remove()
+        # `docker stack rm` keeps the stack's volumes (the instance folder's).
+        for volume in client.volumes.list(
+            filters={"label": f"com.docker.stack.namespace={stack.name}"}
+        ):
+            with contextlib.suppress(docker.errors.APIError):
+                volume.remove(force=True)
         for image in sorted(stack.images):
             with contextlib.suppress(docker.errors.ImageNotFound):
                 client.images.remove(image)
@@ -547,3 +562,43 @@ def test_a_killed_replica_is_replaced(deployed: SwarmStack) -> None:
         f"\nswarm: a killed replica was replaced, healthy, in {replacement:.1f} s; under"
         f" {CLIENTS} clients {summary.error_count} of {summary.requests} requests failed"
     )
+
+
+def test_replicas_starting_together_migrate_one_at_a_time(
+    swarm: docker.DockerClient, bake_fresh: Bake, base_images: dict[str, str]
+) -> None:
+    """database=sqlite on a one-node swarm: the three replicas start together on the
+    node's instance volume, and a slow migration runs in one of them under the lock
+    while the others wait, then find the database at head."""
+    project = bake_fresh(database="sqlite")
+    (project / "flask_service/migrations/versions/0002_slow.py").write_text(SLOW_MIGRATION)
+    stack_without_published_port(project)
+    name = f"fumigrate{time.time_ns() % 10**10}"
+    prefix = f"flask-uwsgi-test/{name}/"
+    env = {**os.environ, **base_images, "STACK": name, "IMAGE_PREFIX": prefix}
+    stack = SwarmStack(swarm, project, Plan.defaults(database="sqlite"), name, env, prefix)
+    try:
+        stack.build(app_version=1)
+        stack.deploy(app_version=1)
+        wait_until(lambda: stack.converged(1), 180)
+        logs = [
+            container.logs(timestamps=True).decode(errors="replace")
+            for container in stack.containers("app")
+        ]
+        assert len(logs) == stack.plan.app_replicas
+        held = sorted(
+            (lock_time(log, "got the lock"), lock_time(log, "releasing the lock")) for log in logs
+        )
+        for (_, released), (got, _) in itertools.pairwise(held):
+            assert released <= got, f"the lock was held by two replicas at once: {held}"
+        assert (held[0][1] - held[0][0]).total_seconds() >= SLOW_MIGRATION_SECONDS
+        assert sum("migrate: upgraded from" in log for log in logs) == 1
+        assert all("migrate: at head 0002" in log for log in logs)
+        start = held[0][0]
+        spans = ", ".join(
+            f"{(got - start).total_seconds():.2f}-{(released - start).total_seconds():.2f} s"
+            for got, released in held
+        )
+        print(f"\nswarm, database=sqlite: the lock held by one replica at a time: {spans}")
+    finally:
+        remove_stack(stack)

@@ -54,9 +54,10 @@ def migration_lock(app: Flask) -> Iterator[None]:
         try:
             yield
         finally:
+            # Said before it happens: no other replica can log "got the lock" earlier.
+            log("releasing the lock")
             connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
             connection.commit()
-            log("released the lock")
 {%- else %}
     # Beside the database: every replica that shares the file shares the lock.
     database = app.extensions["sqlalchemy"].engine.url.database
@@ -71,8 +72,9 @@ def migration_lock(app: Flask) -> Iterator[None]:
         try:
             yield
         finally:
+            # Said before it happens: no other replica can log "got the lock" earlier.
+            log("releasing the lock")
             fcntl.flock(lock, fcntl.LOCK_UN)
-            log("released the lock")
 {%- endif %}
 
 
