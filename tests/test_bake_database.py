@@ -124,6 +124,24 @@ def test_the_compose_file_keeps_postgres_to_itself(bake: Any) -> None:
     assert "HEALTHCHECK" in (project / "db/Dockerfile").read_text()
 
 
+@pytest.mark.parametrize("server", ["nginx-uwsgi", "standalone"])
+def test_every_health_check_probes_fast_while_starting_and_rarely_after(
+    bake: Any, server: str
+) -> None:
+    """Each image's HEALTHCHECK (app, nginx, db): every start interval until healthy, so
+    `up --wait` returns within a second of ready, then every interval, at little cost."""
+    project = bake(server=server, database="postgres")
+    plan = Plan.defaults(server=server, database="postgres")
+    dockerfiles = sorted(project.rglob("Dockerfile"))
+    assert len(dockerfiles) == (3 if plan.nginx else 2)
+    for dockerfile in dockerfiles:
+        text = dockerfile.read_text()
+        match = re.search(r"^HEALTHCHECK --interval=(\d+)s .*--start-interval=(\d+)s", text, re.M)
+        assert match, f"{dockerfile.relative_to(project)}: no start interval"
+        interval, start_interval = map(int, match.groups())
+        assert (start_interval, interval) == (plan.healthcheck_start_interval, 10)
+
+
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
 def test_the_swarm_stack_reaches_the_database(bake: Any, database: str) -> None:
     """postgres: DATABASE_URL as a secret file of the app's user; sqlite: the instance
