@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -322,7 +322,8 @@ def downgrade() -> None:
 
 
 def lock_time(log: str, event: str) -> datetime:
-    """When a container logged `migrate: EVENT` (docker's timestamp, to the microsecond)."""
-    [line] = [line for line in log.splitlines() if f"migrate: {event}" in line]
-    stamp = line.split()[0]
-    return datetime.fromisoformat(stamp[:26] + "+00:00")
+    """When migrate.py said `migrate: EVENT at SECONDS`: its own clock, read before it
+    releases the lock and after it gets it (docker's log timestamps can be out of order
+    by a fraction of a millisecond between containers)."""
+    [seconds] = re.findall(rf"migrate: {event} at (\d+\.\d+)", log)
+    return datetime.fromtimestamp(float(seconds), tz=UTC)

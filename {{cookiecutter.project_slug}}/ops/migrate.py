@@ -50,12 +50,12 @@ def migration_lock(app: Flask) -> Iterator[None]:
             log("waiting for the lock (another replica is migrating)")
             connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
         connection.commit()
-        log("got the lock")
+        log(f"got the lock at {time.time():.6f}")
         try:
             yield
         finally:
-            # Said before it happens: no other replica can log "got the lock" earlier.
-            log("releasing the lock")
+            # Said, with the time, before it happens: no other replica gets it earlier.
+            log(f"releasing the lock at {time.time():.6f}")
             connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
             connection.commit()
 {%- else %}
@@ -68,12 +68,12 @@ def migration_lock(app: Flask) -> Iterator[None]:
         except BlockingIOError:
             log("waiting for the lock (another replica is migrating)")
             fcntl.flock(lock, fcntl.LOCK_EX)
-        log("got the lock")
+        log(f"got the lock at {time.time():.6f}")
         try:
             yield
         finally:
-            # Said before it happens: no other replica can log "got the lock" earlier.
-            log("releasing the lock")
+            # Said, with the time, before it happens: no other replica gets it earlier.
+            log(f"releasing the lock at {time.time():.6f}")
             fcntl.flock(lock, fcntl.LOCK_UN)
 {%- endif %}
 
