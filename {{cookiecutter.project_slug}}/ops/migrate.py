@@ -2,9 +2,9 @@
 """Bring the database to the newest migration, then exit: the image runs this before
 supervisord starts uWSGI (Dockerfile CMD), so no worker serves an older schema.
 
-Each replica runs it on start, one at a time, under a lock:
-{{ "a PostgreSQL advisory lock (pg_advisory_lock)" if plan.database == "postgres" else "an exclusive lock (flock) on a file beside the SQLite database" }}.
-The others wait, then find the database at head. A failure exits non-zero, and
+Each replica runs it on start, one at a time, under
+{{ "a PostgreSQL advisory lock (pg_advisory_lock)" if plan.database == "postgres" else "a lock (flock) on a file beside the SQLite database" }}:
+the others wait, then find the database at head. A failure exits non-zero, and
 the container with it (docker's restart policy, swarm or Kubernetes try again).
 """
 
