@@ -18,6 +18,7 @@ from bench.report import GUNICORN, Results, machine_line
 COLORS = {
     "main": "#1f77b4",
     "sweep": "#2ca02c",
+    "sweep-io": "#17becf",
     "variant": "#ff7f0e",
     "native": "#9467bd",
 }

@@ -1,7 +1,7 @@
 """What the bench measures: every configuration, and how it differs from the baked project.
 
 Each configuration is one of a few images (a build: the three baked shapes,
-gunicorn, the all-in-one container) started with compose. A variant is baked
+the peers gunicorn and granian, the all-in-one container) started with compose. A variant is baked
 with other answers (cookiecutter.json's variables, private ones included): the
 files those change are mounted over the build's, so no image is built for it.
 The ceilings mount files of the bench's own (bench/apps/), written whole; a few
@@ -10,6 +10,7 @@ variants change compose settings (an override file). No generated text is edited
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ BENCH_ROOT = Path(__file__).resolve().parent
 APPS = BENCH_ROOT / "apps"
 
 # The three baked shapes, and the images the bench builds itself.
-BUILDS = ("default", "nginx-http", "standalone", "gunicorn", "allinone")
+BUILDS = ("default", "nginx-http", "standalone", "peers", "allinone")
 # The answers each baked build is made with (the rest: cookiecutter.json's defaults).
 BAKED_ANSWERS: dict[str, dict[str, str]] = {
     "default": {},
@@ -30,12 +31,16 @@ BAKED_ANSWERS: dict[str, dict[str, str]] = {
 }
 GUNICORN_VERSION = "27.0.1"
 GUNICORN_WORKERS = 4
+GRANIAN_VERSION = "2.8.7"
+# As many as gunicorn's and as the default's processes on 2 cores.
+GRANIAN_WORKERS = 4
 
 # Sections of the report, in order.
 SECTIONS = {
     "main": "Shapes, alternatives and ceilings",
     "cost": "Where the time goes",
-    "sweep": "Default shape: processes x threads",
+    "sweep": "Default shape: processes x threads, CPU-bound (GET /)",
+    "sweep-io": "Default shape: processes x threads, I/O-bound (GET /io: a 20 ms wait)",
     "variant": "Default shape and others: transport, logs, nginx, health check",
     "native": "Docker against native",
     "cold": "Cold start variants",
@@ -73,6 +78,7 @@ class Config:
     build: str  # one of BUILDS, or "native"
     front: str = "nginx"  # the service wrk runs beside (in its network namespace)
     front_port: int = 8080
+    path: str = "/"  # what wrk asks for (/io: the I/O-bound route, bench/apps/io_wait.py)
     # Start only these services (`up --no-deps`); empty: the whole stack.
     services: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
@@ -113,13 +119,27 @@ def sweep_key(processes: int, threads: int) -> str:
     return f"sweep-{processes}x{threads}"
 
 
-# processes x threads around the default (auto: 2 x the CPUs, 4 on 2 cores; threads = 2):
-# 2, 4 and 8 processes with 1 and 2 threads (4 x 2 is the default itself).
-SWEEP = ((2, 1), (2, 2), (4, 1), (8, 1), (8, 2))
-SWEEP_FULL = ((2, 1), (2, 2), (4, 1), (8, 1))  # 8 x 2: --set extra
+def sweep_io_key(processes: int, threads: int) -> str:
+    return f"io-{processes}x{threads}"
+
+
+IO_DEFAULT = "io-default"
+
+
+# processes x threads around the default, for the CPU-bound page and the I/O-bound
+# route: from one slot per CPU to more than wrk's 64 connections.
+SWEEP = ((2, 1), (4, 1), (8, 1), (4, 2), (4, 4), (4, 8), (4, 16), (8, 8), (16, 4))
+SWEEP_FULL = ((2, 1), (4, 1), (8, 1), (4, 2), (4, 8), (4, 16), (8, 8))
+# The I/O-bound route: the app's own package and one more route (FLASK_APP=io_wait).
+IO_WAIT = {"FLASK_APP": "io_wait"}
 
 GUNICORN_SYNC = ["gunicorn", f"--workers={GUNICORN_WORKERS}", "--bind=0.0.0.0:8000", "main:app"]
 GUNICORN_GTHREAD = [*GUNICORN_SYNC[:-1], "--worker-class=gthread", "--threads=2", "main:app"]
+# granian's defaults otherwise (no access log, HTTP/1 and 2): its WSGI interface.
+GRANIAN = [
+    "granian", "--interface=wsgi", "--host=0.0.0.0", "--port=8000",
+    f"--workers={GRANIAN_WORKERS}", "main:app",
+]  # fmt: skip
 
 
 def configs() -> list[Config]:
@@ -156,7 +176,7 @@ def configs() -> list[Config]:
             "gunicorn-sync",
             f"gunicorn sync, {GUNICORN_WORKERS} workers, behind the same nginx",
             "main",
-            "gunicorn",
+            "peers",
             override={"app": {"command": GUNICORN_SYNC}},
             cold_start=True,
             short="gunicorn sync 4",
@@ -165,10 +185,31 @@ def configs() -> list[Config]:
             "gunicorn-gthread",
             f"gunicorn gthread, {GUNICORN_WORKERS} workers x 2 threads, behind the same nginx",
             "main",
-            "gunicorn",
+            "peers",
             override={"app": {"command": GUNICORN_GTHREAD}},
             cold_start=True,
             short="gunicorn gthread 4x2",
+        ),
+        Config(
+            "granian-nginx",
+            f"granian (WSGI), {GRANIAN_WORKERS} workers, behind the same nginx",
+            "main",
+            "peers",
+            override={"app": {"command": GRANIAN}},
+            cold_start=True,
+            short=f"granian {GRANIAN_WORKERS}, behind nginx",
+        ),
+        Config(
+            "granian-alone",
+            f"granian (WSGI), {GRANIAN_WORKERS} workers, alone (clients straight to it)",
+            "main",
+            "peers",
+            front="app",
+            front_port=8000,
+            services=("app",),
+            override={"app": {"command": GRANIAN}},
+            cold_start=True,
+            short=f"granian {GRANIAN_WORKERS}, alone",
         ),
         Config(
             "allinone",
@@ -202,6 +243,12 @@ def configs() -> list[Config]:
             short="ceiling: raw WSGI",
         ),
     ]
+    default_point = (2 * (os.cpu_count() or 1), DEFAULT_PLAN.threads)  # auto, on this machine
+    io_wait = {
+        "path": "/io",
+        "env": IO_WAIT,
+        "mounts": (Mount("app", "/app/io_wait.py", APPS / "io_wait.py"),),
+    }
     sweep = [
         Config(
             sweep_key(processes, threads),
@@ -215,6 +262,33 @@ def configs() -> list[Config]:
             sets=FULL if (processes, threads) in SWEEP_FULL else EXTRA,
         )
         for processes, threads in SWEEP
+        if (processes, threads) != default_point
+    ]
+    sweep_io = [
+        Config(
+            IO_DEFAULT,
+            f"{default_point[0]} processes x {default_point[1]} threads: auto (default), GET /io",
+            "sweep-io",
+            "default",
+            short="/io: default",
+            **io_wait,
+        ),
+        *(
+            Config(
+                sweep_io_key(processes, threads),
+                f"{processes} processes x {threads} thread{'s' if threads > 1 else ''}, GET /io",
+                "sweep-io",
+                "default",
+                answers={"processes": str(processes), "threads": str(threads)},
+                varies=("ops/uwsgi.ini",),
+                baseline=IO_DEFAULT,
+                short=f"/io: {processes} processes x {threads}",
+                sets=FULL if (processes, threads) in SWEEP_FULL else EXTRA,
+                **io_wait,
+            )
+            for processes, threads in SWEEP
+            if (processes, threads) != default_point
+        ),
     ]
     ini = ("ops/uwsgi.ini",)
     site = (SITE,)
@@ -294,6 +368,15 @@ def configs() -> list[Config]:
             answers={"_listen": "100"},
             varies=(*ini, COMPOSE_FILE),
             connections=256,
+        ),
+        variant(
+            "nginx-http-keepalive",
+            "nginx-http, connections to uWSGI kept open (upstream keepalive 32, http11-socket)",
+            "nginx-http, upstream keep-alive",
+            baseline="nginx-http",
+            # The upstream's address is then looked up once, at nginx's start.
+            answers={"_upstream_keepalive": "32"},
+            varies=(*ini, *site),
         ),
         variant(
             "standalone-no-keepalive",
@@ -399,7 +482,7 @@ def configs() -> list[Config]:
             {"app": fast_health, "nginx": {**fast_health, **started}},
         ),
     ]
-    return [*main, *sweep, *variants, *native, *cold]
+    return [*main, *sweep, *sweep_io, *variants, *native, *cold]
 
 
 def select(

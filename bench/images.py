@@ -1,5 +1,6 @@
-"""The images a run builds: the baked shapes' (their own compose files), gunicorn's
-and the all-in-one container's (contexts of the bench's own, bench/images/)."""
+"""The images a run builds: the baked shapes' (their own compose files), the peers'
+(gunicorn and granian) and the all-in-one container's (contexts of the bench's own,
+bench/images/)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.configs import BAKED_ANSWERS, BENCH_ROOT, GUNICORN_VERSION
+from bench.configs import BAKED_ANSWERS, BENCH_ROOT, DEFAULT_PLAN, GRANIAN_VERSION, GUNICORN_VERSION
 from bench.docker import LABEL, Compose
 from bench.host import BenchError, run
 from bench.projects import Projects, copy_app, pinned
@@ -32,13 +33,13 @@ class Images:
 
     def services(self, build: str) -> list[str]:
         """The services of a build's stack."""
-        if build in ("default", "nginx-http", "gunicorn"):
+        if build in ("default", "nginx-http", "peers"):
             return ["app", "nginx"]
         return ["app"]
 
     def built_services(self, build: str) -> list[str]:
-        """The services whose images a build makes (gunicorn's nginx is nginx-http's)."""
-        return ["app"] if build == "gunicorn" else self.services(build)
+        """The services whose images a build makes (the peers' nginx is nginx-http's)."""
+        return ["app"] if build == "peers" else self.services(build)
 
     def compose_files(self, build: str) -> list[Path]:
         """The compose files a build's stacks start from (before a config's override)."""
@@ -54,19 +55,28 @@ class Images:
             path = work / f"images-{build}.json"
             path.write_text(json.dumps(images, indent=2))
             return [self.projects.project(build) / "compose.yaml", path]
-        if build == "gunicorn":
-            # The nginx-http stack, its app replaced by gunicorn (its nginx unchanged).
-            context = self.gunicorn_context()
-            gunicorn = {
+        if build == "peers":
+            # The nginx-http stack, its app replaced by gunicorn or granian (its nginx
+            # unchanged), probed as often as the baked app.
+            context = self.peers_context()
+            plan = DEFAULT_PLAN
+            peers = {
                 "services": {
                     "app": {
-                        "image": self.image("gunicorn", "app"),
+                        "image": self.image("peers", "app"),
                         "build": {"context": str(context), "args": self.base},
+                        "healthcheck": {
+                            "interval": f"{plan.healthcheck_interval}s",
+                            "timeout": f"{plan.healthcheck_timeout}s",
+                            "start_period": f"{plan.app_start_period}s",
+                            "start_interval": f"{plan.healthcheck_start_interval}s",
+                            "retries": plan.healthcheck_retries,
+                        },
                     }
                 }
             }
-            path = work / "images-gunicorn.json"
-            path.write_text(json.dumps(gunicorn, indent=2))
+            path = work / "images-peers.json"
+            path.write_text(json.dumps(peers, indent=2))
             return [*self.compose_files("nginx-http"), path]
         if build == "allinone":
             context = self.allinone_context()
@@ -88,16 +98,17 @@ class Images:
             return [path]
         raise ValueError(f"no compose files for build {build!r}")
 
-    def gunicorn_context(self) -> Path:
-        context = self.root / "contexts" / "gunicorn"
+    def peers_context(self) -> Path:
+        context = self.root / "contexts" / "peers"
         if not context.exists():
             project = self.projects.project("nginx-http")
-            shutil.copytree(BENCH_ROOT / "images/gunicorn", context)
+            shutil.copytree(BENCH_ROOT / "images/peers", context)
             copy_app(project, context)
             shutil.copy(project / "ops/healthcheck.py", context / "healthcheck.py")
             pins = pinned((project / "requirements.txt").read_text(), ("pyuwsgi", "supervisor"))
             (context / "requirements.txt").write_text(
-                "\n".join([*pins, f"gunicorn=={GUNICORN_VERSION}"]) + "\n"
+                "\n".join([*pins, f"gunicorn=={GUNICORN_VERSION}", f"granian=={GRANIAN_VERSION}"])
+                + "\n"
             )
         return context
 

@@ -12,13 +12,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.configs import SECTIONS
+from bench.configs import DEFAULT_PLAN, IO_DEFAULT, SECTIONS
 from bench.stats import Run, Summary, rate_of, ratio, summarize
 
 MB = 1_000_000  # as `docker image ls` counts
 
 # The issue's goals.
 GOAL_VS_GUNICORN = 3.0
+GOAL_VS_GRANIAN = 1.0
+GOAL_PROBE_COST = 0.05
 GOAL_SWEEP_WITHIN = 0.10
 GOAL_VS_NATIVE = 0.60
 GOAL_VS_RAW_WSGI = 0.65
@@ -28,6 +30,9 @@ GOAL_REBUILD_S = 10.0
 
 DEFAULT = "nginx-uwsgi"
 GUNICORN = "gunicorn-sync"
+GRANIAN_NGINX = "granian-nginx"
+GRANIAN_ALONE = "granian-alone"
+NO_PROBES = "no-probes"
 NGINX_CEILING = "ceiling-nginx"
 RAW_CEILING = "ceiling-raw-wsgi"
 NATIVE = "native"
@@ -62,7 +67,7 @@ class Results:
 
     def image_size(self, build: str, service: str) -> int | None:
         images = self.data.get("images", {})
-        if service == "nginx" and build == "gunicorn":
+        if service == "nginx" and build == "peers":
             build = "nginx-http"
         size = images.get(build, {}).get(service)
         return int(size) if size is not None else None
@@ -204,19 +209,44 @@ def goals(results: Results) -> list[Goal]:
         vs_gunicorn is not None and vs_gunicorn >= GOAL_VS_GUNICORN,
         f"short by {GOAL_VS_GUNICORN - (vs_gunicorn or 0):.2f}x",
     )
-    sweep = {key: results.rate(key) for key in [DEFAULT, *results.in_section("sweep")]}
-    measured = {key: rate for key, rate in sweep.items() if rate is not None}
-    best_key = max(measured, key=lambda key: measured[key]) if len(measured) > 1 else None
-    of_best = ratio(default, measured[best_key]) if best_key else None
+    for key, where in ((GRANIAN_NGINX, "behind the same nginx"), (GRANIAN_ALONE, "alone")):
+        vs_granian = ratio(default, results.rate(key))
+        add(
+            f"Default shape against granian (WSGI, 4 workers) {where}",
+            f">= {GOAL_VS_GRANIAN:.1f}x",
+            vs_granian,
+            times(vs_granian),
+            vs_granian is not None and vs_granian >= GOAL_VS_GRANIAN,
+            f"short by {GOAL_VS_GRANIAN - (vs_granian or 0):.2f}x; CPU per request: "
+            f"{results.cpu_cell(DEFAULT)} us against granian's {results.cpu_cell(key)} us",
+        )
+    for section, default_key, kind in (
+        ("sweep", DEFAULT, "CPU-bound"),
+        ("sweep-io", IO_DEFAULT, "I/O-bound"),
+    ):
+        sweep = {key: results.rate(key) for key in [default_key, *results.in_section(section)]}
+        measured = {key: rate for key, rate in sweep.items() if rate is not None}
+        best_key = max(measured, key=lambda key: measured[key]) if len(measured) > 1 else None
+        of_best = ratio(measured.get(default_key), measured[best_key]) if best_key else None
+        add(
+            f"Default shape against the best processes x threads, {kind}",
+            f"within {100 * GOAL_SWEEP_WITHIN:.0f}%",
+            of_best,
+            "the default is the best"
+            if best_key == default_key
+            else f"{percent(of_best)} of the best ({results.label(best_key) if best_key else '-'})",
+            of_best is not None and of_best >= 1 - GOAL_SWEEP_WITHIN,
+            f"{100 * (1 - (of_best or 0)):.0f}% below the best",
+        )
+    without_probes = ratio(default, results.rate(NO_PROBES))
+    probe_cost = None if without_probes is None else max(0.0, 1 - without_probes)
     add(
-        "Default shape against the best processes x threads",
-        f"within {100 * GOAL_SWEEP_WITHIN:.0f}%",
-        of_best,
-        "the default is the best"
-        if best_key == DEFAULT
-        else f"{percent(of_best)} of the best ({results.label(best_key) if best_key else '-'})",
-        of_best is not None and of_best >= 1 - GOAL_SWEEP_WITHIN,
-        f"{100 * (1 - (of_best or 0)):.0f}% below the best",
+        "Health probes' cost (the default against no probes during the run)",
+        f"<= {percent(GOAL_PROBE_COST)} of req/s",
+        probe_cost,
+        percent(probe_cost),
+        probe_cost is not None and probe_cost <= GOAL_PROBE_COST,
+        f"{100 * ((probe_cost or 0) - GOAL_PROBE_COST):.0f} points over",
     )
     vs_native = ratio(default, results.rate(NATIVE))
     add(
@@ -280,7 +310,7 @@ def goals(results: Results) -> list[Goal]:
     # The compared configurations; the variants include runs made to show errors.
     compared = [
         run for run in results.runs if results.configs.get(run.config, {}).get("section")
-        in ("main", "sweep", "native")
+        in ("main", "sweep", "sweep-io", "native")
     ]  # fmt: skip
     errors = sum(run.errors for run in compared)
     failing = sorted({run.config for run in compared if run.errors})
@@ -358,17 +388,18 @@ def main_table(results: Results) -> str:
     )
 
 
-def sweep_table(results: Results, cpus: int) -> str:
-    keys = [DEFAULT, *results.in_section("sweep")]
+def sweep_table(results: Results, cpus: int, section: str = "sweep") -> str:
+    default_key = DEFAULT if section == "sweep" else IO_DEFAULT
+    keys = [default_key, *results.in_section(section)]
     rates = {key: results.rate(key) for key in keys}
     best = max((rate for rate in rates.values() if rate is not None), default=None)
     rows = []
     for key in keys:
         summary = results.summaries.get(key)
         label = (
-            f"{2 * cpus} processes x 2 threads: auto (default)"
-            if key == DEFAULT
-            else results.label(key)
+            f"{2 * cpus} processes x {DEFAULT_PLAN.threads} threads: auto (default)"
+            if key == default_key
+            else results.label(key).removesuffix(", GET /io")
         )
         rows.append(
             [
@@ -443,7 +474,7 @@ COSTS = (
     # Recycling shows in runs long enough for workers to reach max-requests:
     # --only nginx-uwsgi,max-requests-5000 --duration 20
     ("worker recycling every 5000 requests (lazy-apps)", "max-requests-5000", DEFAULT),
-    ("health probes every second (exec in both containers)", DEFAULT, "no-probes"),
+    ("health probes, every 10 s once healthy (exec in both containers)", DEFAULT, NO_PROBES),
     ("TCP between the containers instead of the unix socket", "tcp", DEFAULT),
     ("Docker (containers, log driver, health checks) against native", DEFAULT, NATIVE),
 )
@@ -576,10 +607,15 @@ def method(data: Mapping[str, Any]) -> str:
             "`docker compose up --detach --wait` with the images built, until every container is",
             "healthy. Rebuild: `docker compose build app` after a line is added to main.py (the",
             "dependency layers cached). Image sizes as `docker image ls` counts them",
-            "(MB = 10^6 bytes). 64 connections keep every server saturated (the most concurrency",
-            "any configuration has is 16 workers) while staying under uWSGI's default listen",
-            "queue of 100, past which a unix socket refuses connections (nginx answers 502):",
-            "the 256-connection runs show that.",
+            "(MB = 10^6 bytes). 64 connections: as many as the most requests any configuration",
+            "serves at once (processes x threads), so the I/O-bound route can fill them all, and",
+            "under uWSGI's default listen queue of 100, past which a unix socket refuses",
+            "connections (nginx answers 502): the 256-connection runs show that. The I/O-bound",
+            "route, GET /io, is the same app with one more route that waits 20 ms",
+            "(bench/apps/io_wait.py, FLASK_APP=io_wait): it holds a worker thread, not the CPU.",
+            "gunicorn and granian serve the nginx-http project's main.py and package, built FROM",
+            "the same base image and probed as often; granian alone is measured like standalone,",
+            "from its own container's network namespace.",
         ]
     )
 
@@ -605,6 +641,7 @@ def render_markdown(data: Mapping[str, Any], chart: str) -> str:
         ("main", lambda: main_table(results)),
         ("cost", lambda: cost_table(results, cpus)),
         ("sweep", lambda: sweep_table(results, cpus)),
+        ("sweep-io", lambda: sweep_table(results, cpus, "sweep-io")),
         ("variant", lambda: variants_table(results)),
         ("native", lambda: native_table(results)),
         ("cold", lambda: cold_table(results)),
@@ -612,7 +649,7 @@ def render_markdown(data: Mapping[str, Any], chart: str) -> str:
     for section, render in sections:
         if section == "cost" and (DEFAULT not in results.summaries or len(results.summaries) < 3):
             continue
-        if section == "sweep" and not results.in_section("sweep"):
+        if section in ("sweep", "sweep-io") and not results.in_section(section):
             continue
         if section == "variant" and not results.in_section("variant"):
             continue

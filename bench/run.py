@@ -114,11 +114,11 @@ class Progress:
 
 
 def builds_for(config: Config) -> list[str]:
-    """The images a configuration runs (gunicorn runs behind nginx-http's nginx)."""
+    """The images a configuration runs (the peers run behind nginx-http's nginx)."""
     if config.build == "native":
         return []
-    if config.build == "gunicorn":
-        return ["nginx-http", "gunicorn"]
+    if config.build == "peers":
+        return ["nginx-http", "peers"]
     return [config.build]
 
 
@@ -303,10 +303,9 @@ def versions(workspace: Workspace, builds: list[str]) -> dict[str, str]:
         )
         found["uwsgi_image"] = in_image("default", "app", ["uwsgi", "--version"])
         found["nginx_image"] = in_image("default", "nginx", ["nginx", "-v"], r"nginx/(\S+)")
-    if "gunicorn" in builds:
-        found["gunicorn"] = in_image(
-            "gunicorn", "app", ["gunicorn", "--version"], r"version (\S+)\)"
-        )
+    if "peers" in builds:
+        found["gunicorn"] = in_image("peers", "app", ["gunicorn", "--version"], r"version (\S+)\)")
+        found["granian"] = in_image("peers", "app", ["granian", "--version"], r"(\d\S*)")
     if "allinone" in builds:
         found["nginx_allinone"] = in_image("allinone", "app", ["nginx", "-v"], r"nginx/(\S+)")
     return found

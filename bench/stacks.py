@@ -126,7 +126,7 @@ class Stacks:
                 return found
 
             target = Target(
-                f"http://127.0.0.1:{config.front_port}/",
+                f"http://127.0.0.1:{config.front_port}{config.path}",
                 cpu=cpu,
                 netns_pid=self.compose.pid(front),
                 container=front,

@@ -14,7 +14,7 @@ import pytest
 
 from bench import wrk
 from bench.chart import write_chart
-from bench.configs import BAKED_ANSWERS, COMPOSE_FILE, MOUNTED_FILES, configs, select
+from bench.configs import BAKED_ANSWERS, COMPOSE_FILE, DEFAULT_PLAN, MOUNTED_FILES, configs, select
 from bench.report import (
     README_END,
     README_START,
@@ -30,6 +30,7 @@ from hooks.plan import TEMPLATE_ROOT
 
 WRK_OUTPUT = Path(__file__).parent / "data" / "wrk"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+DEFAULT_THREADS = DEFAULT_PLAN.threads
 
 
 # -- wrk output ------------------------------------------------------------------
@@ -163,10 +164,10 @@ def results_document(**rates: float) -> dict[str, Any]:
         "runs": runs,
         "images": {"default": {"app": 140_000_000, "nginx": 99_000_000},
                    "nginx-http": {"app": 139_000_000, "nginx": 99_000_000},
-                   "gunicorn": {"app": 130_000_000}},
+                   "peers": {"app": 130_000_000}},
         "base_images": {"PYTHON_IMAGE": {"name": "python:3.13-slim", "size": 117_000_000},
                         "NGINX_IMAGE": {"name": "nginx:stable-alpine", "size": 98_900_000}},
-        "rebuild_s": {"default": 2.5, "nginx-http": 2.4, "gunicorn": 3.0},
+        "rebuild_s": {"default": 2.5, "nginx-http": 2.4, "peers": 3.0},
         "failures": [],
     }  # fmt: skip
 
@@ -174,10 +175,16 @@ def results_document(**rates: float) -> dict[str, Any]:
 FULL_RATES = {
     "nginx-uwsgi": 6000.0,
     "gunicorn-sync": 1500.0,
+    "granian-nginx": 5000.0,
+    "granian-alone": 6500.0,
     "ceiling-nginx": 30000.0,
     "ceiling-raw-wsgi": 8000.0,
     "sweep-2x1": 6200.0,
-    "sweep-8x2": 5000.0,
+    "sweep-8x8": 5000.0,
+    "io-default": 2900.0,
+    "io-4x1": 190.0,
+    "io-8x8": 3000.0,
+    "no-probes": 6100.0,
     "native": 9000.0,
     "tcp": 5000.0,
 }
@@ -187,8 +194,17 @@ def test_goals_met_and_missed() -> None:
     found = {goal.name: goal for goal in goals(Results(results_document(**FULL_RATES)))}
     vs_gunicorn = found["Default shape against gunicorn sync (4 workers) behind the same nginx"]
     assert (vs_gunicorn.measured, vs_gunicorn.met) == ("4.00x", True)
-    sweep = found["Default shape against the best processes x threads"]
+    sweep = found["Default shape against the best processes x threads, CPU-bound"]
     assert sweep.met is True and sweep.measured.startswith("97% of the best (2 processes")
+    io = found["Default shape against the best processes x threads, I/O-bound"]
+    assert io.met is True and io.measured.startswith("97% of the best (8 processes x 8 threads")
+    behind_nginx = found["Default shape against granian (WSGI, 4 workers) behind the same nginx"]
+    assert (behind_nginx.measured, behind_nginx.met) == ("1.20x", True)
+    alone = found["Default shape against granian (WSGI, 4 workers) alone"]
+    assert (alone.measured, alone.met) == ("0.92x", False)
+    assert alone.note.startswith("short by 0.08x; CPU per request: 333 + 50 us against")
+    probes = found["Health probes' cost (the default against no probes during the run)"]
+    assert (probes.measured, probes.met) == ("2%", True)
     native = found["Default shape in Docker against the same processes natively"]
     assert (native.measured, native.met) == ("67%", True)
     raw = found["Flask under the default shape against the raw-WSGI ceiling"]
@@ -205,7 +221,9 @@ def test_goals_met_and_missed() -> None:
     by_name = {goal.name: goal for goal in slower}
     missed = by_name["Default shape against gunicorn sync (4 workers) behind the same nginx"]
     assert (missed.met, missed.note) == (False, "short by 1.00x")
-    assert by_name["Default shape against the best processes x threads"].met is False
+    assert by_name["Default shape against the best processes x threads, CPU-bound"].met is False
+    probes = "Health probes' cost (the default against no probes during the run)"
+    assert by_name[probes].met is False
 
 
 def test_errors_goal_counts_the_compared_configurations() -> None:
@@ -245,7 +263,8 @@ def test_markdown_report() -> None:
         "6,000 (5,400-6,600)", "4.00x", "20%", "75%", "10.0", "50.0", "0", "333 + 50",
         "140 (+23)", "99 (+0)", "5.0", "2.5",
     ]  # fmt: skip
-    assert "| 4 processes x 2 threads: auto (default) |" in markdown
+    assert f"| 4 processes x {DEFAULT_THREADS} threads: auto (default) |" in markdown
+    assert "## Default shape: processes x threads, I/O-bound (GET /io: a 20 ms wait)" in markdown
     assert "Test CPU" in markdown
 
 
@@ -304,6 +323,7 @@ def test_configuration_sets() -> None:
     required = {
         *("nginx-uwsgi", "nginx-http", "standalone", "gunicorn-sync", "gunicorn-gthread"),
         *("allinone", "ceiling-nginx", "ceiling-raw-wsgi", "native", "tcp", "uwsgi-log"),
+        *("granian-nginx", "granian-alone", "io-default", "no-probes"),
     }
     assert required <= full
     assert [c.key for c in select(every, "full", ["tcp", "native"], ["native"])] == ["tcp"]
