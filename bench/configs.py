@@ -453,8 +453,8 @@ def configs() -> list[Config]:
             short="nginx-uwsgi native",
         ),
     ]
-    fast_health = {"healthcheck": {"interval": "1s"}}
-    started = {"depends_on": {"app": {"condition": "service_started"}}}
+    faster_start = {"healthcheck": {"start_interval": "0.5s"}}
+    after_healthy = {"depends_on": {"app": {"condition": "service_healthy"}}}
 
     def cold_variant(
         key: str, label: str, override: dict[str, dict[str, Any]], **kw: Any
@@ -466,20 +466,14 @@ def configs() -> list[Config]:
 
     cold = [
         cold_variant(
-            "cold-hc-1s",
-            "nginx-uwsgi, health check interval 1 s",
-            {"app": fast_health, "nginx": fast_health},
-            sets=EXTRA,
+            "cold-after-healthy",
+            "nginx-uwsgi, nginx started once the app is healthy (depends_on: service_healthy)",
+            {"nginx": after_healthy},
         ),
         cold_variant(
-            "cold-started",
-            "nginx-uwsgi, nginx started beside the app (depends_on: service_started)",
-            {"nginx": started},
-        ),
-        cold_variant(
-            "cold-hc-1s-started",
-            "nginx-uwsgi, both: interval 1 s, nginx started beside the app",
-            {"app": fast_health, "nginx": {**fast_health, **started}},
+            "cold-start-interval-0.5s",
+            "nginx-uwsgi, health checks every 0.5 s while starting (start_interval)",
+            {"app": faster_start, "nginx": faster_start},
         ),
     ]
     return [*main, *sweep, *sweep_io, *variants, *native, *cold]

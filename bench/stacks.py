@@ -74,9 +74,6 @@ class Stacks:
                     services[service][key] = {**services[service][key], **value}
                 else:
                     services[service][key] = value
-        if not config.cold_start and "nginx" in services and "depends_on" not in services["nginx"]:
-            # Not timed: start nginx beside the app and poll the front until it answers.
-            services["nginx"]["depends_on"] = {"app": {"condition": "service_started"}}
         path = self.root / "compose" / f"config-{config.key}.json"
         path.write_text(json.dumps({"services": services}, indent=2))
         return [*files, path]
