@@ -267,11 +267,20 @@ def test_testssl_finds_no_weak_protocol_or_cipher(stack: Stack, tmp_path: Path) 
         name: findings[name]["finding"]
         for name in ("SSLv2", "SSLv3", "TLS1", "TLS1_1", "TLS1_2", "TLS1_3")
     }
-    print(f"\ntestssl: {offered}")
+    ciphers = {
+        name: finding["finding"]
+        for name, finding in findings.items()
+        if name.startswith("cipherlist_")
+    }
+    print(f"\ntestssl: {offered}\ntestssl cipher categories: {ciphers}")
     for old in ("SSLv2", "SSLv3", "TLS1", "TLS1_1"):
         assert offered[old] == "not offered", offered
     for current in ("TLS1_2", "TLS1_3"):
         assert offered[current].startswith("offered"), offered
+    # Only AEAD ciphers: no NULL, anonymous, export, 64-bit, 3DES or CBC ones.
+    for weak_category in ("NULL", "aNULL", "EXPORT", "LOW", "3DES_IDEA", "AVERAGE"):
+        assert ciphers[f"cipherlist_{weak_category}"] == "not offered", ciphers
+    assert ciphers["cipherlist_STRONG"] == "offered", ciphers
     weak = {
         name: (finding["severity"], finding["finding"])
         for name, finding in findings.items()
