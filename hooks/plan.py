@@ -177,9 +177,10 @@ def problems(answers: Mapping[str, Any]) -> list[str]:
     for field in ("server", "database", "python_version"):
         if answers.get(field) not in choices(field):
             bad(field, "expected one of " + ", ".join(choices(field)))
-    port = as_int(answers.get("http_port"))
-    if port is None or not 1 <= port <= 65535:
-        bad("http_port", "expected a port number from 1 to 65535")
+    for field in ("http_port", "https_port"):
+        port = as_int(answers.get(field))
+        if port is None or not 1 <= port <= 65535:
+            bad(field, "expected a port number from 1 to 65535")
     processes = answers.get("processes")
     if processes != "auto" and (as_int(processes) or 0) < 1:
         bad("processes", "expected 'auto' or a positive integer")
@@ -199,8 +200,15 @@ def problems(answers: Mapping[str, Any]) -> list[str]:
     upload = as_int(answers.get("max_upload_mb"))
     if upload is None or not 1 <= upload <= MAX_UPLOAD_MB_MAX:
         bad("max_upload_mb", f"expected a whole number of MB from 1 to {MAX_UPLOAD_MB_MAX}")
-    if not isinstance(answers.get("stats"), bool):
-        bad("stats", "expected yes or no")
+    for field in ("stats", "https"):
+        if not isinstance(answers.get(field), bool):
+            bad(field, "expected yes or no")
+    if answers.get("https") is True and answers.get("server") not in NGINX_SERVERS:
+        found.append(
+            "https: 'yes' is not allowed with server=standalone, whose uWSGI (the pyuwsgi"
+            " wheel) is built without TLS; expected no, or nginx in front: server="
+            + " or server=".join(NGINX_SERVERS)
+        )
     return found
 
 
@@ -434,6 +442,10 @@ class Plan:
         them but one, which nginx refuses."""
         pages = max(NGINX_RESPONSE_BUFFERS, self.response_headers_kb // PAGE_KB + 1)
         return f"{pages} {PAGE_KB}k"
+
+    @property
+    def hsts_max_age_days(self) -> int:
+        return self.hsts_max_age_s // 86400
 
     @property
     def max_body_bytes(self) -> int:

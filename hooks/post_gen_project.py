@@ -43,11 +43,15 @@ def write_answers(project: Path) -> None:
 def next_steps(plan: Plan, project: Path) -> str:
     """What to run now, and where the service answers."""
     front = "nginx" if plan.nginx else "uWSGI's HTTP router"
+    if plan.https:
+        start = "  make up   # makes a self-signed certificate first (make cert)\n"
+        url = f"https://localhost:{plan.https_port}/"
+    else:
+        start = "  docker compose up --build --wait --wait-timeout 120\n"
+        url = f"http://127.0.0.1:{plan.http_port}/"
     return (
         f"\nCreated {project.name}/ ({plan.answers['server']}: {front} faces clients).\n"
-        f"  cd {project.name}\n"
-        "  docker compose up --build --wait --wait-timeout 120\n"
-        f"  open http://127.0.0.1:{plan.answers['http_port']}/\n"
+        f"  cd {project.name}\n{start}  open {url}\n"
     )
 
 

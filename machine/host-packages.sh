@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests and the bench run on this machine
-# (a real nginx, shellcheck, envsubst, debootstrap, wrk, kubectl, ip, ss, pgrep),
+# (a real nginx, shellcheck, envsubst, debootstrap, wrk, kubectl, ip, ss, pgrep; testssl,
+# setfacl, getfacl and openssl for the HTTPS tests and make cert),
 # skipping those present.
 # Needs root and apt; elsewhere it says what to install and fails.
 set -euo pipefail
@@ -17,6 +18,10 @@ declare -A packages=(
     [ip]=iproute2
     [ss]=iproute2
     [pgrep]=procps
+    [testssl]=testssl.sh
+    [setfacl]=acl
+    [getfacl]=acl
+    [openssl]=openssl
 )
 missing=()
 for command in "${!packages[@]}"; do

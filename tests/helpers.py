@@ -8,6 +8,7 @@ import itertools
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hooks.plan import TEMPLATE_ROOT, choices
+from hooks.plan import NGINX_SERVERS, TEMPLATE_ROOT, choices
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -28,6 +29,10 @@ COMBINATIONS: list[dict[str, Any]] = [
     for server, version, stats, processes in itertools.product(
         choices("server"), choices("python_version"), (True, False), ("auto", "3")
     )
+] + [
+    # HTTPS at nginx, with each server that has one.
+    {"server": server, "python_version": version, "stats": True, "processes": "auto", "https": True}
+    for server, version in itertools.product(NGINX_SERVERS, choices("python_version")[:1])
 ]
 SERVERS: list[str] = choices("server")
 
@@ -35,7 +40,8 @@ SERVERS: list[str] = choices("server")
 def combination_id(answers: dict[str, Any]) -> str:
     """A short test id: nginx-uwsgi-3.13-stats-auto."""
     stats = "stats" if answers["stats"] else "nostats"
-    return f"{answers['server']}-{answers['python_version']}-{stats}-{answers['processes']}"
+    https = "-https" if answers.get("https") else ""
+    return f"{answers['server']}-{answers['python_version']}-{stats}-{answers['processes']}{https}"
 
 
 def run(
@@ -86,22 +92,28 @@ def wait_until(check: Callable[[], bool], seconds: float, step: float = 0.2) -> 
 
 
 def http_get(
-    address: str, path: str = "/", timeout: float = 5, headers: dict[str, str] | None = None
+    address: str,
+    path: str = "/",
+    timeout: float = 5,
+    headers: dict[str, str] | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> tuple[int, bytes]:
-    """GET over plain HTTP/1.0 to host:port or a unix socket path: (status, body).
+    """GET over HTTP/1.0 to host:port or a unix socket path (over TLS to localhost's
+    certificate with `tls`): (status, body).
 
     Raises ConnectionError when the server closes without an answer."""
     request = f"GET {path} HTTP/1.0\r\nHost: localhost\r\n"
     request += "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
-    answer = exchange(address, (request + "\r\n").encode(), timeout)
+    answer = exchange(address, (request + "\r\n").encode(), timeout, tls)
     if not answer:
         raise ConnectionError(f"{address} closed the connection without an answer")
     head, _, body = answer.partition(b"\r\n\r\n")
     return int(head.split()[1]), body
 
 
-def exchange(address: str, data: bytes, timeout: float) -> bytes:
-    """Send `data` to host:port or a unix socket path; everything read until close."""
+def exchange(address: str, data: bytes, timeout: float, tls: ssl.SSLContext | None = None) -> bytes:
+    """Send `data` to host:port or a unix socket path (over TLS with `tls`, checking
+    the certificate is localhost's); everything read until close."""
     if address.startswith("/"):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout)
@@ -109,6 +121,8 @@ def exchange(address: str, data: bytes, timeout: float) -> bytes:
     else:
         host, _, port = address.rpartition(":")
         sock = socket.create_connection((host, int(port)), timeout=timeout)
+    if tls is not None:
+        sock = tls.wrap_socket(sock, server_hostname="localhost")
     with sock:
         sock.sendall(data)
         chunks = []
@@ -144,8 +158,9 @@ class LoadResult:
 
 
 class Load:
-    """Steady load on host:port from `clients` threads, each a request at a time on a
-    fresh connection, until stopped, `max_requests` in all, or `max_seconds`.
+    """Steady load on host:port (over TLS with `tls`) from `clients` threads, each a
+    request at a time on a fresh connection, until stopped, `max_requests` in all, or
+    `max_seconds`.
 
         with Load("127.0.0.1:8000", clients=20) as load:
             ...                     # operate on the stack meanwhile
@@ -160,8 +175,9 @@ class Load:
         max_requests: int = 20000,
         max_seconds: float = 120,
         timeout: float = 10,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        self.address, self.path, self.timeout = address, path, timeout
+        self.address, self.path, self.timeout, self.tls = address, path, timeout, tls
         self.max_requests, self.max_seconds = max_requests, max_seconds
         self.result = LoadResult()
         self._lock = threading.Lock()
@@ -201,7 +217,7 @@ class Load:
                     return
                 self._sent += 1
             try:
-                status, body = http_get(self.address, self.path, timeout=self.timeout)
+                status, body = http_get(self.address, self.path, self.timeout, tls=self.tls)
             except (OSError, ValueError, IndexError) as error:
                 with self._lock:
                     self.result.failures.append(repr(error))

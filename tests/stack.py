@@ -51,11 +51,18 @@ class Stack:
     client: docker.DockerClient
     port: int
     settings: dict[str, str] = field(default_factory=dict)
+    # The published HTTPS port (https=yes), else 0.
+    https_port: int = 0
 
     @property
     def front(self) -> str:
         """host:port of the published front door, on 127.0.0.1."""
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def https_front(self) -> str:
+        """host:port of the published HTTPS door (https=yes), on 127.0.0.1."""
+        return f"127.0.0.1:{self.https_port}"
 
     @property
     def front_service(self) -> str:
@@ -160,11 +167,17 @@ def compose_stack(
     client = docker_client()
     port = free_port()
     settings = {"BIND_ADDRESS": "127.0.0.1", "HTTP_PORT": str(port), **base_images, **settings}
+    https_port = 0
+    if plan.https:
+        https_port = next(other for other in iter(free_port, None) if other != port)
+        settings = {"HTTPS_PORT": str(https_port), **settings}
     write_env(project, settings)
     name = re.sub(r"[^a-z0-9]", "", f"fu{project.parent.name}{time.time_ns()}")[-40:]
     files = [str(project / file) for file in compose_files]
     compose = DockerComposeExecutor("docker compose", files, name)
-    stack = Stack(project, plan, name, compose, Services(compose), client, port, settings)
+    stack = Stack(
+        project, plan, name, compose, Services(compose), client, port, settings, https_port
+    )
     try:
         up = "up --build --detach"
         if wait:
@@ -176,6 +189,9 @@ def compose_stack(
         if wait:
             front_port = plan.fact("nginx_port" if plan.nginx else "app_port")
             assert stack.services.port_for(stack.front_service, front_port) == port
+            if plan.https:
+                https_port_inside = plan.nginx_https_port
+                assert stack.services.port_for("nginx", https_port_inside) == https_port
         yield stack
     finally:
         stack.run("down --volumes --rmi local --timeout 60")

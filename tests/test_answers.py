@@ -15,6 +15,7 @@ from hooks.plan import (
     BUFFER_SIZE_MAX,
     BUFFER_SIZE_MIN,
     NGINX_BUFFER_SIZE_MIN,
+    NGINX_SERVERS,
     TEMPLATE_ROOT,
     Plan,
     choices,
@@ -34,6 +35,8 @@ BAD_ANSWERS = [
     ("http_port", "0", "expected a port number from 1 to 65535"),
     ("http_port", "65536", "expected a port number from 1 to 65535"),
     ("http_port", "http", "expected a port number from 1 to 65535"),
+    ("https_port", "0", "expected a port number from 1 to 65535"),
+    ("https_port", "65536", "expected a port number from 1 to 65535"),
     ("processes", "0", "expected 'auto' or a positive integer"),
     ("processes", "-2", "expected 'auto' or a positive integer"),
     ("processes", "many", "expected 'auto' or a positive integer"),
@@ -52,6 +55,7 @@ BAD_CHOICES = [
     ("database", "mysql", "choices are ['none', 'sqlite', 'postgres']"),
     ("python_version", "2.7", "choices are ['3.13', '3.14', '3.12', '3.11']"),
     ("stats", "maybe", "could not be converted to a boolean"),
+    ("https", "maybe", "could not be converted to a boolean"),
 ]
 
 
@@ -84,6 +88,27 @@ def test_bad_answer_is_refused_and_leaves_nothing(
     ), stderr
     assert list(output.iterdir()) == []
     assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]
+
+
+def test_https_without_nginx_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
+    """uWSGI's pyuwsgi wheel has no TLS: HTTPS is nginx's, with either nginx server."""
+    output = tmp_path / "out"
+    output.mkdir()
+    code, stderr = bake_cli(output, server="standalone", https="yes")
+    assert code != 0
+    [line] = [line for line in stderr.splitlines() if line.startswith("ERROR: https:")]
+    assert "'yes' is not allowed with server=standalone" in line
+    assert "pyuwsgi" in line and "without TLS" in line
+    assert "server=nginx-uwsgi or server=nginx-http" in line
+    assert list(output.iterdir()) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize("server", choices("server"))
+def test_https_is_for_the_nginx_servers(server: str) -> None:
+    found = problems(dict(Plan.defaults(server=server, https=True).answers))
+    assert [line.split(":")[0] for line in found] == ([] if server in NGINX_SERVERS else ["https"])
+    assert problems(dict(Plan.defaults(server=server, https=False).answers)) == []
 
 
 def test_every_bad_answer_is_reported_at_once() -> None:

@@ -27,12 +27,20 @@ VARIANTS = [
     {"server": server, "processes": processes}
     for server in ("nginx-uwsgi", "nginx-http")
     for processes in ("auto", "3")
+] + [
+    {"server": server, "processes": "auto", "https": "yes"}
+    for server in ("nginx-uwsgi", "nginx-http")
 ]
 
 Object = dict[str, Any]
 
 
-@pytest.fixture(params=VARIANTS, ids=lambda answers: "-".join(answers.values()))
+@pytest.fixture(
+    params=VARIANTS,
+    ids=lambda answers: "-".join(
+        value if key != "https" else key for key, value in answers.items()
+    ),
+)
 def answers(request: pytest.FixtureRequest) -> dict[str, str]:
     return request.param
 
@@ -248,15 +256,18 @@ def test_probes_follow_the_images_health_checks(
     # nginx: ready when /healthz answers through it; alive when it accepts connections.
     check = healthcheck(project / "nginx/Dockerfile")
     # curl, through a shell that expands HEALTHCHECK_PATH (the image's ENV gives its default).
-    match = re.search(r'"http://127\.0\.0\.1:(\d+)\$HEALTHCHECK_PATH"', check["command"][-1])
+    # With https, over HTTPS as clients come (neither verifies the certificate).
+    match = re.search(r'"(https?)://127\.0\.0\.1:(\d+)\$HEALTHCHECK_PATH"', check["command"][-1])
     assert match, check["command"]
-    port, path = int(match[1]), plan.healthcheck_path
+    scheme, port, path = match[1], int(match[2]), plan.healthcheck_path
+    assert scheme == ("https" if plan.https else "http")
     assert f"HEALTHCHECK_PATH={path}" in (project / "nginx/Dockerfile").read_text()
     nginx = container(objects, plan, "nginx")
-    [http] = nginx["ports"]
-    assert (http["name"], http["containerPort"]) == ("http", port)
+    ports = {entry["name"]: entry["containerPort"] for entry in nginx["ports"]}
+    assert ports[scheme] == port
     for probe in ("startupProbe", "readinessProbe"):
-        assert nginx[probe]["httpGet"] == {"path": path, "port": "http"}
+        expected = {"path": path, "port": scheme} | ({"scheme": "HTTPS"} if plan.https else {})
+        assert nginx[probe]["httpGet"] == expected
         assert nginx[probe]["timeoutSeconds"] == check["timeout"]
     assert nginx["startupProbe"]["periodSeconds"] == check["start_interval"]
     assert nginx["readinessProbe"]["periodSeconds"] == check["interval"]
@@ -264,6 +275,36 @@ def test_probes_follow_the_images_health_checks(
     startup = nginx["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] == check["start_period"]
     assert nginx["livenessProbe"]["tcpSocket"] == {"port": "http"}
+
+
+def test_nginx_serves_https_with_the_tls_secret(
+    objects: dict[tuple[str, str], Object], plan: Plan
+) -> None:
+    """https=yes: the certificate of a kubernetes.io/tls Secret as the files compose mounts,
+    the key readable by nginx's group only; the Service's HTTPS port is where plain HTTP
+    redirects to."""
+    nginx_name = f"{plan.k8s_name}-nginx"
+    nginx = container(objects, plan, "nginx")
+    pod = objects["Deployment", nginx_name]["spec"]["template"]["spec"]
+    service_ports = {p["name"]: p for p in objects["Service", nginx_name]["spec"]["ports"]}
+    ports = {entry["name"]: entry["containerPort"] for entry in nginx["ports"]}
+    if not plan.https:
+        assert set(ports) == set(service_ports) == {"http"}
+        assert not any(volume["name"] == "certs" for volume in pod["volumes"])
+        return
+    assert ports == {"http": plan.nginx_port, "https": plan.nginx_https_port}
+    assert service_ports["https"] == {"name": "https", "port": 443, "targetPort": "https"}
+    env = {variable["name"]: variable.get("value") for variable in nginx["env"]}
+    assert env["HTTPS_PORT"] == str(service_ports["https"]["port"])
+    [certs] = [volume for volume in pod["volumes"] if volume["name"] == "certs"]
+    assert certs["secret"] == {
+        "secretName": f"{plan.k8s_name}-tls",
+        "defaultMode": 0o440,
+        "items": [{"key": "tls.crt", "path": "cert.pem"}, {"key": "tls.key", "path": "key.pem"}],
+    }
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+    [mount] = [mount for mount in nginx["volumeMounts"] if mount["name"] == "certs"]
+    assert mount == {"name": "certs", "mountPath": plan.certs_dir, "readOnly": True}
 
 
 def test_grace_periods_outlast_the_stop_timeouts(

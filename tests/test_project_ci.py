@@ -16,7 +16,7 @@ import yaml
 
 from conftest import Bake
 from helpers import SERVERS, TEMPLATE_ROOT, VENV_BIN, free_port, run
-from hooks.plan import Plan
+from hooks.plan import NGINX_SERVERS, Plan
 
 PROJECT_WORKFLOW = ".github/workflows/ci.yml"
 TEMPLATE_WORKFLOW = TEMPLATE_ROOT / ".github" / "workflows" / "test.yml"
@@ -52,9 +52,14 @@ def git_repository(project: Path) -> None:
     run(["git", "add", "--all"], cwd=project)
 
 
-@pytest.mark.parametrize("server", SERVERS)
-def test_project_workflow_passes_actionlint(bake: Bake, server: str) -> None:
-    project = bake(server=server)
+@pytest.mark.parametrize(
+    "answers",
+    [{"server": server} for server in SERVERS]
+    + [{"server": server, "https": True} for server in NGINX_SERVERS],
+    ids=lambda answers: "-".join(["https"] * ("https" in answers) + [answers["server"]]),
+)
+def test_project_workflow_passes_actionlint(bake: Bake, answers: dict[str, object]) -> None:
+    project = bake(**answers)
     # actionlint checks each run: script with shellcheck too, when it is on PATH.
     run([str(VENV_BIN / "actionlint"), PROJECT_WORKFLOW], cwd=project, env=tool_env())
 

@@ -364,6 +364,7 @@ def stack_config(project: Path) -> dict[str, Any]:
         "STACK": "flask_service",
         "STACK_APP_IMAGE": "flask_service-app:1",
         "STACK_NGINX_IMAGE": "flask_service-nginx:1",
+        "CERT_VERSION": "1",
     }
     output = run(["docker", "stack", "config", "--compose-file", STACK_FILE], cwd=project, env=env)
     return yaml.safe_load(output.stdout)
@@ -453,6 +454,42 @@ def test_stack_file_follows_compose_uwsgi_and_the_plan(bake: Bake, server: str) 
     assert nginx["deploy"]["mode"] == "global"
     assert nginx["deploy"]["update_config"]["order"] == "stop-first"
     assert stack["networks"]["default"]["attachable"] is True
+
+
+@pytest.mark.parametrize("server", ["nginx-uwsgi", "nginx-http"])
+def test_the_stack_serves_https_with_the_certificate_as_secrets(bake: Bake, server: str) -> None:
+    """https=yes: certs/ as two swarm secrets, versioned (a secret cannot change), mounted
+    where compose mounts the files, the key for nginx's uid only; HTTPS_PORT published
+    as HTTP_PORT is, and given to nginx for its redirect."""
+    project = bake(server=server, https=True)
+    plan = Plan.defaults(server=server, https=True)
+    stack = stack_config(project)
+    nginx = stack["services"]["nginx"]
+    certs_dir = plan.certs_dir
+    assert nginx["secrets"] == [
+        {"source": "tls_cert", "target": f"{certs_dir}/cert.pem"},
+        {
+            "source": "tls_key",
+            "target": f"{certs_dir}/key.pem",
+            "uid": str(plan.nginx_uid),
+            "gid": str(plan.nginx_uid),
+            "mode": 0o400,
+        },
+    ]
+    for name in ("cert", "key"):
+        assert stack["secrets"][f"tls_{name}"] == {
+            "name": f"flask_service_tls_{name}_1",
+            "file": str(project / "certs" / f"{name}.pem"),
+        }
+    compose = compose_config(project)["nginx"]
+    [certs] = [volume for volume in compose["volumes"] if volume["type"] == "bind"]
+    assert (certs["target"], certs["read_only"]) == (certs_dir, True)
+    assert nginx["ports"] == [
+        {"mode": "host", "target": plan.nginx_port, "published": plan.answers["http_port"]},
+        {"mode": "host", "target": plan.nginx_https_port, "published": plan.https_port},
+    ]
+    assert nginx["environment"]["HTTPS_PORT"] == str(plan.https_port)
+    assert compose["environment"]["HTTPS_PORT"] == str(plan.https_port)
 
 
 def test_three_app_replicas_become_healthy_behind_nginx(deployed: SwarmStack) -> None:
