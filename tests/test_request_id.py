@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from conftest import Bake
-from helpers import SERVERS, send_request, wait_until
+from helpers import SERVERS, json_lines, send_request, wait_until
 from hooks.plan import NGINX_SERVERS, Plan
 from stack import Stack, compose_stack, write_env
 
@@ -65,12 +65,6 @@ def probe(stack: Stack, headers: dict[str, str]) -> tuple[str, dict[str, Any]]:
     )
     assert reply.status == 200, reply
     return reply.headers[stack.plan.request_id_header.lower()], json.loads(reply.body)
-
-
-def json_lines(log: str) -> list[dict[str, Any]]:
-    """The app's JSON lines: uWSGI's own lines are text (its request log's start with
-    "{address space usage: ...}")."""
-    return [json.loads(line) for line in log.splitlines() if line.startswith('{"')]
 
 
 def access_lines(stack: Stack) -> list[str]:
