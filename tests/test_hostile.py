@@ -7,6 +7,7 @@ with -rP, or read it in a failure's message)."""
 from __future__ import annotations
 
 import collections
+import json
 import re
 import socket
 import threading
@@ -180,12 +181,18 @@ def log_digest(text: str) -> str:
     timestamps, times and connection numbers dropped, identical lines counted."""
     lines = collections.Counter()
     for line in text.splitlines():
+        if line.startswith('{"'):  # JSON: nginx's access log, the app's records
+            entry = json.loads(line)
+            line = (
+                f"{entry['method']} {entry['uri']} {entry['status']} {entry['body_bytes_sent']}"
+                if "status" in entry
+                else f"{entry['level']} {entry['logger']}: {entry['message']}"
+            )
         line = re.sub(r"(.)\1{15,}", lambda run: f"{run[1]}x{len(run[0])}", line)
         line = re.sub(r"\[\d\d/\w+/\d{4}(:\d\d){3} \+0000\]|^\d{4}/\d\d/\d\d [\d:]+ ", "", line)
         line = re.sub(r"\*\d+ |client_port: \d+|\[pid: \d+\|app: -?\d+\|req: -?\d+/\d+\]", "", line)
         line = re.sub(r"\{address space usage.*?\} \{rss usage.*?\} ", "", line)
         line = re.sub(r"\[\w{3} \w{3} +\d+ [\d:]+ \d{4}\] ", "", line)  # uWSGI's date
-        line = re.sub(r" \d+\.\d{3}$", "", line)  # nginx's request time
         lines[line[:220]] += 1
     return "\n".join(f"  {count}x {line}" for line, count in lines.items()) or "  (nothing)"
 
