@@ -147,9 +147,11 @@ def render_nginx_conf(project: Path, conf: Path, app_address: str) -> str:
         [
             "sh",
             "-c",
-            '. "$1" && envsubst \'${APP_UPSTREAM} ${NGINX_LOCAL_RESOLVERS}\' < "$2"',
+            '. "$1" && . "$2" && envsubst \'${APP_UPSTREAM} ${NGINX_LOCAL_RESOLVERS}'
+            ' ${TRUSTED_FRONTS_GEO}\' < "$3"',
             "render",
             str(project / "nginx/docker-entrypoint.d/18-app-upstream.envsh"),
+            str(project / "nginx/docker-entrypoint.d/19-trusted-fronts.envsh"),
             str(project / "nginx/templates/default.conf.template"),
         ],
         env={

@@ -274,6 +274,11 @@ class Plan:
         return f":{self.fact('app_port')}"
 
     @property
+    def request_id_environ(self) -> str:
+        """The request ID header as the app's WSGI environ names it (HTTP_X_REQUEST_ID)."""
+        return "HTTP_" + self.request_id_header.upper().replace("-", "_")
+
+    @property
     def socket_dir(self) -> str:
         """The folder of the unix socket: a volume nginx and the app share."""
         return str(Path(self.fact("socket_path")).parent)

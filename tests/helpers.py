@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
+import json
 import os
 import re
 import socket
@@ -297,6 +298,13 @@ def answer_complete(received: bytes) -> bool:
         if name.strip().lower() == b"content-length" and value.strip().isdigit():
             return len(body) >= int(value)
     return False
+
+
+def json_lines(log: str) -> list[dict[str, Any]]:
+    """A log's JSON lines (nginx's access log, the app's records), parsed; its other
+    lines are left out: the entrypoint's, uWSGI's own (its request log's start with
+    "{address space usage: ...}"), supervisord's."""
+    return [json.loads(line) for line in log.splitlines() if line.startswith('{"')]
 
 
 def ini_option(path: Path, key: str) -> str:

@@ -36,6 +36,7 @@ from helpers import (
     SLOW_MIGRATION,
     SLOW_MIGRATION_SECONDS,
     ini_option,
+    json_lines,
     lock_time,
     run,
     seconds,
@@ -531,9 +532,9 @@ def test_requests_spread_over_the_replicas(deployed: SwarmStack) -> None:
 
     def served_by_replica() -> Counter[str]:
         return Counter(
-            line.rsplit(" ", 1)[1].rsplit(":", 1)[0]
-            for line in deployed.nginx_log(since).splitlines()
-            if '"GET / HTTP/1.0" 200 ' in line
+            entry["upstream_addr"].rsplit(":", 1)[0]
+            for entry in json_lines(deployed.nginx_log(since))
+            if (entry["method"], entry["uri"], entry["status"]) == ("GET", "/", 200)
         )
 
     # nginx writes its access log in batches, at least every second.

@@ -6,27 +6,38 @@ It loads the Flask app FLASK_APP names, found the way `flask --app NAME` finds i
 settings over the app's own defaults: the secret key (required), the request body
 limit,{{ " the one proxy in front (nginx)," if plan.server == "nginx-http" }} unbuffered streamed answers, and a health check route
 when the app has none.
+
+Log records (the app's and every other logger's, through the root) go to stderr,
+uWSGI's log, as one JSON object per line, with the request's ID ({{ plan.request_id_header }},
+{{ "nginx's" if plan.nginx else "made here" }}) when logged within a request.
 {%- if not plan.nginx %}
 
-With no nginx in front, it also answers a body over the limit with a 413 before
-reading it, and reads to its end what the app left unread of any body.
+With no nginx in front, it also gives each request its ID and sends it back, drops
+a client's X-Forwarded-For, answers a body over the limit with a 413 before reading
+it, and reads to its end what the app left unread of any body.
 {%- endif %}
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import logging.config
 import os
 {%- if not plan.nginx %}
 import time
+import uuid
 from collections.abc import Callable, Iterable
 {%- endif %}
+from datetime import datetime
 from pathlib import Path
 {%- if not plan.nginx %}
 from typing import IO
 {%- endif %}
 
-from flask import Flask, Response
+from flask import Flask, Response, has_request_context, request
 from flask.cli import ScriptInfo
+from flask.logging import default_handler
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 {%- if not plan.nginx %}
 from werkzeug.wsgi import ClosingIterator
@@ -40,6 +51,14 @@ DEFAULT_APP = "{{ cookiecutter.project_slug }}"
 MAX_CONTENT_LENGTH = {{ plan.max_body_bytes }}
 # The health check's path (HEALTHCHECK_PATH), answered here when the app has no such route.
 HEALTHCHECK_PATH = os.environ.get("HEALTHCHECK_PATH", "{{ plan.healthcheck_path }}")
+{%- if plan.nginx %}
+# The request's ID, as nginx passes it on ({{ plan.request_id_header }}; nginx sends it back too).
+REQUEST_ID_ENVIRON = "{{ plan.request_id_environ }}"
+{%- else %}
+# The request's ID, made for each request and sent back.
+REQUEST_ID_HEADER = "{{ plan.request_id_header }}"
+REQUEST_ID_ENVIRON = "{{ plan.request_id_environ }}"
+{%- endif %}
 {%- if not plan.nginx %}
 # How long a body the app left unread is still read (and discarded) after the answer.
 LINGER_SECONDS = {{ plan.linger_s }}
@@ -58,6 +77,43 @@ def load_app(import_path: str) -> Flask:
     """The app `flask --app IMPORT_PATH` would run: a module or package with an `app`
     or a `create_app()` factory, or `module:name` / `module:factory(args)`."""
     return ScriptInfo(app_import_path=import_path, set_debug_flag=False).load_app()
+
+
+class JsonLines(logging.Formatter):
+    """A log record as one JSON object on one line: time, level, logger and message,
+    the request's ID when logged within a request, the traceback when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = datetime.fromtimestamp(record.created).astimezone()
+        entry = {
+            "time": when.isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if has_request_context():
+            entry["request_id"] = request.environ.get(REQUEST_ID_ENVIRON)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry)
+
+
+# Every logger's records through the root's one handler; INFO and up.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": JsonLines}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "formatter": "json",
+        }
+    },
+    "root": {"level": "INFO", "handlers": ["stderr"]},
+}
 
 
 def has_route(app: Flask, path: str) -> bool:
@@ -80,6 +136,26 @@ def unbuffered_streams(response: Response) -> Response:
 
 
 {%- if not plan.nginx %}
+
+
+class ClientFacing:
+    """WSGI middleware for uWSGI facing clients, with no front to trust: each request
+    gets an ID of its own (32 hex digits) in its environ, for the log, and in the
+    answer's {{ plan.request_id_header }}; a client's own {{ plan.request_id_header }} and X-Forwarded-For are dropped, so
+    the app's `request.access_route` is the client's address, as `remote_addr` is."""
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        environ.pop("HTTP_X_FORWARDED_FOR", None)
+        request_id = environ[REQUEST_ID_ENVIRON] = uuid.uuid4().hex
+
+        def start_with_id(status: str, headers: list, exc_info: object = None) -> Callable:
+            kept = [header for header in headers if header[0].lower() != REQUEST_ID_HEADER.lower()]
+            return start_response(status, [*kept, (REQUEST_ID_HEADER, request_id)], exc_info)
+
+        return self.wsgi_app(environ, start_with_id)
 
 
 class BodyLimit:
@@ -130,6 +206,8 @@ def serve(app: Flask) -> Flask:
             " see .env.example)"
         )
     app.config.update(SECRET_KEY=key, MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH)
+    # The app's records go through the root's JSON handler only, not Flask's own as well.
+    app.logger.removeHandler(default_handler)
 {%- if plan.server == "nginx-http" %}
     # nginx in front sets X-Forwarded-For, -Proto and -Host: trust exactly that one proxy.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
@@ -137,10 +215,14 @@ def serve(app: Flask) -> Flask:
     app.after_request(unbuffered_streams)
 {%- if not plan.nginx %}
     app.wsgi_app = BodyLimit(app.wsgi_app)  # type: ignore[method-assign]
+    # Outermost, so every answer of the app carries the ID, a 413 for a body too big as well.
+    app.wsgi_app = ClientFacing(app.wsgi_app)  # type: ignore[method-assign]
 {%- endif %}
     if not has_route(app, HEALTHCHECK_PATH):
         app.add_url_rule(HEALTHCHECK_PATH, "healthz", lambda: {"status": "ok"})
     return app
 
 
+# Before the app is loaded, as Flask advises: Flask then adds no handler of its own.
+logging.config.dictConfig(LOGGING)
 app = serve(load_app(os.environ.get("FLASK_APP") or DEFAULT_APP))

@@ -1,5 +1,8 @@
 """main.py: the service's settings over whatever app FLASK_APP names."""
 
+import io
+import json
+import logging
 import os
 from pathlib import Path
 
@@ -76,3 +79,49 @@ def test_streamed_answers_are_not_buffered_by_nginx(app: Flask) -> None:
     client = app.test_client()
     assert client.get("/stream").headers["X-Accel-Buffering"] == "no"
     assert "X-Accel-Buffering" not in client.get(main.HEALTHCHECK_PATH).headers
+
+
+def json_lines(app: Flask) -> io.StringIO:
+    """What the app's log handler would write, kept in memory."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(main.JsonLines())
+    app.logger.addHandler(handler)
+    return stream
+
+
+def test_log_records_are_json_lines_with_the_request_id(app: Flask) -> None:
+    @app.get("/logs")
+    def logs() -> str:
+        app.logger.warning("two\nlines")
+        try:
+            raise ZeroDivisionError("division by zero")
+        except ZeroDivisionError:
+            app.logger.exception("failed")
+        return "ok"
+
+    stream = json_lines(app)
+{%- if cookiecutter.server == "standalone" %}
+    response = app.test_client().get("/logs")
+    request_id = response.headers[main.REQUEST_ID_HEADER]
+{%- else %}
+    request_id = "0123456789abcdef0123456789abcdef"
+    app.test_client().get("/logs", environ_base={main.REQUEST_ID_ENVIRON: request_id})
+{%- endif %}
+    warning, error = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert warning["message"] == "two\nlines" and warning["level"] == "WARNING"
+    assert warning["logger"] == app.logger.name and warning["request_id"] == request_id
+    assert "ZeroDivisionError" in error["exception"] and error["request_id"] == request_id
+{%- if cookiecutter.server == "standalone" %}
+
+
+def test_each_answer_has_a_request_id_of_its_own(app: Flask) -> None:
+    """No front to trust: a client's own ID is replaced, also on a 413."""
+    client = app.test_client()
+    forged = {main.REQUEST_ID_HEADER: "forged"}
+    ids = [client.get("/", headers=forged).headers.getlist(main.REQUEST_ID_HEADER) for _ in "ab"]
+    too_big = client.post("/", data=b"x" * (main.MAX_CONTENT_LENGTH + 1), headers=forged)
+    ids.append(too_big.headers.getlist(main.REQUEST_ID_HEADER))
+    assert all(len(found) == 1 and len(found[0]) == 32 for found in ids), ids
+    assert len({found[0] for found in ids}) == 3
+{%- endif %}
