@@ -103,3 +103,26 @@ def test_answers_replay_the_project(bake_fresh: Bake, tmp_path: Path) -> None:
     replayed = again / project.name
     for name in ("compose.yaml", "ops/uwsgi.ini", "Makefile"):
         assert (replayed / name).read_text() == (project / name).read_text(), name
+
+
+@pytest.mark.parametrize("server", ["nginx-uwsgi", "nginx-http"])
+def test_cruft_update_turns_https_on(template_clone: Path, tmp_path: Path, server: str) -> None:
+    """The README's way to turn HTTPS on later: `cruft update --variables-to-update`
+    gives the files a project made with https=yes has, and keeps .env."""
+    made, later = tmp_path / "made", tmp_path / "later"
+    made.mkdir()
+    later.mkdir()
+    for folder, https in ((made, "yes"), (later, "no")):
+        context = json.dumps({"server": server, "https": https})
+        cruft("create", "--no-input", "--extra-context", context, str(template_clone), cwd=folder)
+    project = later / "flask_service"
+    git(project, "init", "--quiet")
+    commit_all(project, "the new project")
+    secret = (project / ".env").read_text()
+
+    cruft("update", "--skip-apply-ask", "--variables-to-update", '{"https": "yes"}', cwd=project)
+
+    assert not list(project.rglob("*.rej")), "cruft update left rejected hunks"
+    assert (project / ".env").read_text() == secret
+    for name in ("compose.yaml", "Makefile", "nginx/templates/default.conf.template", "README.md"):
+        assert (project / name).read_text() == (made / "flask_service" / name).read_text(), name
