@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import re
 import socket
 import threading
@@ -571,17 +572,26 @@ class SlowClients:
         return True
 
 
+def worker_threads(stack: Stack) -> int:
+    """The requests the stack's uWSGI serves at once: processes ('auto': 2 per CPU of
+    this machine, which the container has too) x threads."""
+    processes = stack.plan.processes or 2 * len(os.sched_getaffinity(0))
+    return processes * stack.plan.threads
+
+
 def load_beside_slow_clients(stack: Stack, body: bool) -> tuple[LoadResult, SlowClients, str]:
-    """50 slow clients for 10 s; meanwhile a steady load of normal GETs from 4 clients
-    (8 s, 3 s timeout each). What each saw, and a report of it."""
-    with SlowClients(stack.front, body=body) as slow:
+    """More slow clients than uWSGI has worker threads, for 10 s; meanwhile a steady
+    load of normal GETs from 4 clients (8 s, 3 s timeout each). What each saw, and a
+    report of it."""
+    count = worker_threads(stack) + 16
+    with SlowClients(stack.front, count=count, body=body) as slow:
         time.sleep(1)  # every slow connection is open and trickling
         with Load(stack.front, clients=4, max_seconds=8, max_requests=50000, timeout=3) as load:
             time.sleep(8)
     result = load.result
     kind = "bodies" if body else "headers"
     report = (
-        f"{stack.plan.answers['server']}, 50 slow {kind} for 10 s: normal requests "
+        f"{stack.plan.answers['server']}, {count} slow {kind} for 10 s: normal requests "
         f"{result.statuses[200]} answered 200 in 8 s, {len(result.errors)} failed "
         f"({collections.Counter(result.errors).most_common(3)}); slow connections: "
         f"{slow.opened} opened, {slow.bytes_sent} bytes sent, answered {dict(slow.answered)}, "
@@ -593,22 +603,24 @@ def load_beside_slow_clients(stack: Stack, body: bool) -> tuple[LoadResult, Slow
 
 @pytest.mark.parametrize("stack", DEFAULT_STACKS, indirect=True)
 def test_slow_headers_do_not_starve_the_workers(stack: Stack) -> None:
-    """50 connections sending their headers a byte at a time: nginx holds them (and
-    uWSGI's router, being asynchronous, does too): normal requests keep succeeding."""
+    """More connections than worker threads sending their headers a byte at a time:
+    nginx holds them (and uWSGI's router, being asynchronous, does too): normal
+    requests keep succeeding."""
     load, slow, report = load_beside_slow_clients(stack, body=False)
     assert load.errors == [] and load.statuses[200] >= 100, report
-    assert slow.opened == 50 and slow.dropped == 0 and not slow.answered, report
+    assert slow.opened == slow.count and slow.dropped == 0 and not slow.answered, report
 
 
 @pytest.mark.parametrize("stack", DEFAULT_STACKS, indirect=True)
 def test_slow_bodies_starve_the_workers_only_without_nginx(stack: Stack) -> None:
-    """50 uploads trickling a byte at a time to a route that reads its body: nginx
-    buffers each body before uWSGI sees it, so normal requests keep succeeding. uWSGI's
-    router passes the body on as it comes, so every worker thread waits on one: normal
-    requests time out until the uploads end (why the nginx shapes are the ones to face
-    the internet). The workers serve again as soon as the slow clients are gone."""
+    """More uploads than worker threads, trickling a byte at a time to a route that
+    reads its body: nginx buffers each body before uWSGI sees it, so normal requests
+    keep succeeding. uWSGI's router passes the body on as it comes, so every worker
+    thread waits on one: normal requests time out until the uploads end (why the nginx
+    servers are the ones to face the internet). The workers serve again as soon as the
+    slow clients are gone."""
     load, slow, report = load_beside_slow_clients(stack, body=True)
-    assert slow.opened == 50 and slow.dropped == 0 and not slow.answered, report
+    assert slow.opened == slow.count and slow.dropped == 0 and not slow.answered, report
     if stack.plan.nginx:
         assert load.errors == [] and load.statuses[200] >= 100, report
     else:
