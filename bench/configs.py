@@ -128,8 +128,8 @@ IO_DEFAULT = "io-default"
 
 # processes x threads around the default, for the CPU-bound page and the I/O-bound
 # route: from one slot per CPU to more than wrk's 64 connections.
-SWEEP = ((2, 1), (4, 1), (8, 1), (4, 2), (4, 4), (4, 8), (4, 16), (8, 8), (16, 4))
-SWEEP_FULL = ((2, 1), (4, 1), (8, 1), (4, 2), (4, 8), (4, 16), (8, 8))
+SWEEP = ((2, 1), (4, 1), (8, 1), (4, 2), (4, 4), (4, 8), (4, 16), (8, 8), (16, 4), (2, 16), (2, 32))
+SWEEP_FULL = ((2, 1), (4, 1), (8, 1), (4, 2), (4, 8), (4, 16), (8, 8), (2, 32))
 # The I/O-bound route: the app's own package and one more route (FLASK_APP=io_wait).
 IO_WAIT = {"FLASK_APP": "io_wait"}
 
@@ -471,7 +471,7 @@ def configs() -> list[Config]:
             {"nginx": after_healthy},
         ),
         cold_variant(
-            "cold-start-interval-0.5s",
+            "cold-start-interval-500ms",
             "nginx-uwsgi, health checks every 0.5 s while starting (start_interval)",
             {"app": faster_start, "nginx": faster_start},
         ),

@@ -125,6 +125,8 @@ class Images:
         """The main.py a build's app image is made from (touched to time a rebuild)."""
         if build in BAKED_ANSWERS:
             return self.projects.project(build) / "main.py"
+        if build == "allinone":
+            return self.root / "contexts" / build / "app" / "main.py"
         return self.root / "contexts" / build / "main.py"
 
     def build(self, build: str, services: Sequence[str] = ()) -> float:

@@ -390,7 +390,7 @@ def main_table(results: Results) -> str:
 
 def sweep_table(results: Results, cpus: int, section: str = "sweep") -> str:
     default_key = DEFAULT if section == "sweep" else IO_DEFAULT
-    keys = [default_key, *results.in_section(section)]
+    keys = [default_key, *(key for key in results.in_section(section) if key != default_key)]
     rates = {key: results.rate(key) for key in keys}
     best = max((rate for rate in rates.values() if rate is not None), default=None)
     rows = []

@@ -5,6 +5,7 @@ configurations' variants against a fresh bake; and a short real run (--quick).""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -317,6 +318,8 @@ def test_configuration_sets() -> None:
     every = configs()
     keys = [config.key for config in every]
     assert len(keys) == len(set(keys))
+    # Each names a compose project: lowercase letters, digits, hyphens and underscores.
+    assert [key for key in keys if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", key)] == []
     quick = [config.key for config in select(every, "quick", [], [])]
     assert quick == ["nginx-uwsgi", "ceiling-nginx", "native"]
     full = {config.key for config in select(every, "full", [], [])}
