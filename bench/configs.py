@@ -453,7 +453,13 @@ def configs() -> list[Config]:
             short="nginx-uwsgi native",
         ),
     ]
-    faster_start = {"healthcheck": {"start_interval": "0.5s"}}
+    # Compose wants the start period beside a start interval.
+    faster_start = {
+        "healthcheck": {
+            "start_interval": "0.5s",
+            "start_period": f"{DEFAULT_PLAN.app_start_period}s",
+        }
+    }
     after_healthy = {"depends_on": {"app": {"condition": "service_healthy"}}}
 
     def cold_variant(
