@@ -142,6 +142,13 @@ GRANIAN = [
 ]  # fmt: skip
 
 
+def peer(key: str, label: str, command: list[str], **kw: Any) -> Config:
+    """gunicorn or granian (the peers image) running `command`, its cold start timed."""
+    return Config(
+        key, label, "main", "peers", override={"app": {"command": command}}, cold_start=True, **kw
+    )
+
+
 def configs() -> list[Config]:
     """Every configuration, in report order."""
     main = [
@@ -172,44 +179,32 @@ def configs() -> list[Config]:
             cold_start=True,
             short="standalone",
         ),
-        Config(
+        peer(
             "gunicorn-sync",
             f"gunicorn sync, {GUNICORN_WORKERS} workers, behind the same nginx",
-            "main",
-            "peers",
-            override={"app": {"command": GUNICORN_SYNC}},
-            cold_start=True,
+            GUNICORN_SYNC,
             short="gunicorn sync 4",
         ),
-        Config(
+        peer(
             "gunicorn-gthread",
             f"gunicorn gthread, {GUNICORN_WORKERS} workers x 2 threads, behind the same nginx",
-            "main",
-            "peers",
-            override={"app": {"command": GUNICORN_GTHREAD}},
-            cold_start=True,
+            GUNICORN_GTHREAD,
             short="gunicorn gthread 4x2",
         ),
-        Config(
+        peer(
             "granian-nginx",
             f"granian (WSGI), {GRANIAN_WORKERS} workers, behind the same nginx",
-            "main",
-            "peers",
-            override={"app": {"command": GRANIAN}},
-            cold_start=True,
+            GRANIAN,
             short=f"granian {GRANIAN_WORKERS}, behind nginx",
         ),
-        Config(
+        peer(
             "granian-alone",
             f"granian (WSGI), {GRANIAN_WORKERS} workers, alone (clients straight to it)",
-            "main",
-            "peers",
+            GRANIAN,
+            short=f"granian {GRANIAN_WORKERS}, alone",
             front="app",
             front_port=8000,
             services=("app",),
-            override={"app": {"command": GRANIAN}},
-            cold_start=True,
-            short=f"granian {GRANIAN_WORKERS}, alone",
         ),
         Config(
             "allinone",

@@ -267,6 +267,27 @@ class Plan:
         return self.shape.nginx_pass is not None
 
     @property
+    def front_url(self) -> str:
+        """Where clients reach the service on this machine: HTTPS on localhost (the name
+        `make cert`'s certificate carries), else plain HTTP on 127.0.0.1."""
+        if self.https:
+            return f"https://localhost:{self.https_port}/"
+        return f"http://127.0.0.1:{self.http_port}/"
+
+    @property
+    def front_url_from_env(self) -> str:
+        """front_url with the port .env may set (HTTPS_PORT or HTTP_PORT), as a shell
+        reads it; a Makefile doubles the $."""
+        if self.https:
+            return f"https://localhost:${{HTTPS_PORT:-{self.https_port}}}/"
+        return f"http://127.0.0.1:${{HTTP_PORT:-{self.http_port}}}/"
+
+    @property
+    def curl_front(self) -> str:
+        """curl as it trusts the front door: `make cert`'s certificate with https."""
+        return "curl --cacert certs/cert.pem" if self.https else "curl"
+
+    @property
     def default_address(self) -> str:
         """Where uWSGI listens unless APP_ADDRESS says otherwise."""
         if self.shape.unix_socket:

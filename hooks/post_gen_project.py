@@ -45,13 +45,11 @@ def next_steps(plan: Plan, project: Path) -> str:
     front = "nginx" if plan.nginx else "uWSGI's HTTP router"
     if plan.https:
         start = "  make up   # makes a self-signed certificate first (make cert)\n"
-        url = f"https://localhost:{plan.https_port}/"
     else:
         start = "  docker compose up --build --wait --wait-timeout 120\n"
-        url = f"http://127.0.0.1:{plan.http_port}/"
     return (
         f"\nCreated {project.name}/ ({plan.answers['server']}: {front} faces clients).\n"
-        f"  cd {project.name}\n{start}  open {url}\n"
+        f"  cd {project.name}\n{start}  open {plan.front_url}\n"
     )
 
 
