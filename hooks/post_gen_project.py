@@ -1,8 +1,10 @@
-"""Remove what the chosen shape does not use, write .env, then print the next steps."""
+"""Remove what the chosen shape does not use, write .env (and a self-signed certificate
+with https), then print the next steps."""
 
 import json
 import secrets
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -40,16 +42,24 @@ def write_answers(project: Path) -> None:
     (project / ".cookiecutter.json").write_text(text + "\n")
 
 
-def next_steps(plan: Plan, project: Path) -> str:
-    """What to run now, and where the service answers."""
+def make_certificate(project: Path) -> str:
+    """A self-signed certificate in certs/ with `make cert`, so `docker compose up`
+    serves HTTPS at once; what to do instead where the tools it needs are missing."""
+    missing = [tool for tool in ("make", "openssl", "setfacl") if not shutil.which(tool)]
+    if missing:
+        return f"  make cert   # needs {', '.join(missing)}: or copy your certificate into certs/\n"
+    subprocess.run(["make", "--silent", "cert"], cwd=project, check=True, capture_output=True)
+    return ""
+
+
+def next_steps(plan: Plan, project: Path, first: str) -> str:
+    """What to run now (`first`, then the stack), and where the service answers."""
     front = "nginx" if plan.nginx else "uWSGI's HTTP router"
-    if plan.https:
-        start = "  make up   # makes a self-signed certificate first (make cert)\n"
-    else:
-        start = "  docker compose up --build --wait --wait-timeout 120\n"
     return (
         f"\nCreated {project.name}/ ({plan.answers['server']}: {front} faces clients).\n"
-        f"  cd {project.name}\n{start}  open {plan.front_url}\n"
+        f"  cd {project.name}\n{first}"
+        "  docker compose up --build --wait --wait-timeout 120\n"
+        f"  open {plan.front_url}\n"
     )
 
 
@@ -59,7 +69,8 @@ def main() -> int:
     remove_unused(plan, project)
     write_env(project)
     write_answers(project)
-    print(next_steps(plan, project))
+    first = make_certificate(project) if plan.https else ""
+    print(next_steps(plan, project, first))
     return 0
 
 

@@ -77,3 +77,16 @@ def base_images() -> dict[str, str]:
     stand-ins, machine/base-images.sh), the official images otherwise."""
     official = Plan.defaults().base_images
     return {name: os.environ.get(name) or ref for name, ref in official.items()}
+
+
+@pytest.fixture(scope="session")
+def sdist_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the real apps' sdists are fetched and unpacked, once per session."""
+    return tmp_path_factory.mktemp("sdists")
+
+
+@pytest.fixture(scope="session")
+def lock_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One virtualenv for every baked project's `make lock VENV=...` in the session: its
+    dev tools are installed once."""
+    return tmp_path_factory.mktemp("lock") / "venv"

@@ -1,4 +1,5 @@
-"""An existing Flask app brought into a project by following its README: a guestbook
+"""An existing Flask app brought into a project by following its README (the steps of
+tests/corpus.py, which the corpus of real apps follows too): a guestbook
 (tests/data/guestbook: an app factory with its own "dev" secret key, SQLite in its
 instance folder, a `flask init-db` command, templates, a CSS file, a session cookie,
 no health route) copied in and named by FLASK_APP, then served for real; and the
@@ -12,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
@@ -22,32 +24,23 @@ from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import BadSignature
 
 from conftest import Bake
-from helpers import run, template_file, wait_until
+from corpus import GUESTBOOK_FOLDER, RealApp, follow_the_readme
+from helpers import json_lines, run, template_file, wait_until
 from hooks.plan import Plan
 from stack import Stack, compose_stack
 
-GUESTBOOK = template_file("tests/data/guestbook")
-# The README's "Bring your app" commands, for an app called myapp at path/to/myapp.
-README_STEPS = [
-    "cp -r path/to/myapp .",
-    "echo FLASK_APP=myapp >> .env",
-    "docker compose up --build --wait --wait-timeout 120",
-    "docker compose exec app flask init-db",
-]
+# The guestbook as the README's steps bring it in: its flow is the test below.
+GUESTBOOK = RealApp(
+    name="guestbook",
+    origin=lambda cache: GUESTBOOK_FOLDER.parent,
+    copy=("guestbook",),
+    flask_app="guestbook",
+    requirements=("flask",),
+    init="init-db",
+    flow=lambda front: None,
+)
+LOGBOOK = template_file("tests/data/logbook")
 PROJECT_TESTS = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:cookies"]
-
-
-def bring_your_app_steps(project: Path) -> list[str]:
-    """The commands of the README's "Bring your app" section, one a line."""
-    readme = (project / "README.md").read_text()
-    section = readme.split("\n## Bring your app\n", 1)[1].split("\n## ", 1)[0]
-    [block] = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
-    return block.splitlines()
-
-
-def for_the_guestbook(step: str) -> str:
-    """A README step, for the guestbook instead of myapp."""
-    return step.replace("path/to/myapp", str(GUESTBOOK)).replace("myapp", "guestbook")
 
 
 def sign(stack: Stack, name: str, message: str) -> str:
@@ -86,28 +79,24 @@ def env_value(project: Path, name: str) -> str:
     return value
 
 
-def test_the_readme_steps_are_the_ones_these_tests_follow(bake: Bake) -> None:
-    for server in ("nginx-uwsgi", "nginx-http", "standalone"):
-        assert bring_your_app_steps(bake(server=server)) == README_STEPS, server
-
-
 @pytest.mark.docker
 @pytest.mark.parametrize("server", ["nginx-uwsgi", "standalone"])
 def test_an_existing_app_served_by_following_the_readme(
-    server: str, bake_fresh: Bake, base_images: dict[str, str]
+    server: str,
+    bake_fresh: Bake,
+    base_images: dict[str, str],
+    lock_venv: Path,
+    tmp_path: Path,
 ) -> None:
     project = bake_fresh(server=server)
-    copy, name_it, up, init_db = (for_the_guestbook(step) for step in README_STEPS)
-    subprocess.run(["sh", "-c", copy], cwd=project, check=True)
-    subprocess.run(["sh", "-c", name_it], cwd=project, check=True)
+    follow_the_readme(GUESTBOOK, project, GUESTBOOK_FOLDER.parent, tmp_path, lock_venv)
     # `up`: compose_stack runs it (detached, on a free port of 127.0.0.1, built, waited for).
-    assert up.startswith("docker compose up --build --wait")
     with compose_stack(project, Plan.defaults(server=server), base_images) as stack:
-        output = stack.run(init_db.removeprefix("docker compose "))
+        output = stack.run(f"exec app flask {GUESTBOOK.init}")
         assert "Initialized the database." in output
         assert stack.get("/healthz")[0] == 200, "the health route main.py adds"
         status, css = stack.get("/static/guestbook.css")
-        assert (status, css) == (200, (GUESTBOOK / "static/guestbook.css").read_bytes())
+        assert (status, css) == (200, (GUESTBOOK_FOLDER / "static/guestbook.css").read_bytes())
 
         cookie = sign(stack, "Ada", "first entry")
         assert "Ada: first entry" in entries(stack)
@@ -128,7 +117,7 @@ def test_an_existing_app_served_by_following_the_readme(
 
 def test_the_projects_tests_pass_with_the_guestbook_served(bake_fresh: Bake) -> None:
     project = bake_fresh()
-    shutil.copytree(GUESTBOOK, project / "guestbook")
+    shutil.copytree(GUESTBOOK_FOLDER, project / "guestbook")
     env = {**os.environ, "FLASK_APP": "guestbook", "SECRET_KEY": "x"}
     run(PROJECT_TESTS, cwd=project, env=env)
     # The guestbook, with the service's settings over its own.
@@ -160,3 +149,86 @@ def test_the_projects_tests_pass_after_its_index_page_is_replaced(bake_fresh: Ba
         env={**os.environ, "SECRET_KEY": "x"},
     ).stdout
     assert "<li>a replaced page</li>" in page
+
+
+def build_app_image(project: Path, base_images: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`docker compose build app` as compose builds it; the image removed again."""
+    name = f"build{time.time_ns()}"
+    env = {**os.environ, **base_images, "COMPOSE_PROJECT_NAME": name}
+    try:
+        return subprocess.run(
+            ["docker", "compose", "build", "--progress", "plain", "app"],
+            cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+    finally:
+        subprocess.run(["docker", "image", "rm", "--force", f"{name}-app"], capture_output=True)
+
+
+@pytest.mark.docker
+def test_an_app_that_writes_beside_its_code_stops_the_build_with_one_line(
+    bake_fresh: Bake, base_images: dict[str, str]
+) -> None:
+    """The logbook makes logs/ beside its code when imported: the build, which imports it
+    as it runs (its user, the code root's), stops on one line naming the path and the fix,
+    instead of an image that restart-loops on a PermissionError."""
+    project = bake_fresh()
+    shutil.copytree(LOGBOOK, project / "logbook")
+    (project / ".env").open("a").write("FLASK_APP=logbook\n")
+    build = build_app_image(project, base_images)
+    assert build.returncode != 0
+    [line] = [line for line in build.stdout.splitlines() if "collect_static: the app" in line]
+    assert "wrote to /app/logs when imported (Permission denied)" in line
+    assert "instance folder" in line and "LOG_TO_STDOUT" in line
+    assert "Traceback" not in build.stdout
+
+
+@pytest.mark.docker
+def test_the_app_logging_its_own_way_logs_each_record_once_as_json(
+    bake_fresh: Bake, base_images: dict[str, str]
+) -> None:
+    """With its setting for stdout in .env (the one settings file, at build and at run
+    time), the logbook builds and serves, and each of its records is one JSON line, not
+    also a line in its own format."""
+    project = bake_fresh()
+    shutil.copytree(LOGBOOK, project / "logbook")
+    with compose_stack(
+        project, Plan.defaults(), base_images, FLASK_APP="logbook", LOG_TO_STDOUT="1"
+    ) as stack:
+        assert stack.get("/") == (200, b"logbook\n")
+        wait_until(lambda: "the index was served" in stack.logs("app"), 10)
+        lines = [line for line in stack.logs("app").splitlines() if "the index was served" in line]
+        assert len(lines) == 1, lines
+        [record] = json_lines(lines[0])
+        assert record["logger"] == "logbook" and record["request_id"]
+
+
+BROKEN_AT_START = '''\
+"""Fails when started in a container (not while the image is built), until fixed."""
+from pathlib import Path
+
+from flask import Flask
+
+if Path("/.dockerenv").exists():
+    raise RuntimeError("broken at start")
+app = Flask(__name__)
+'''
+
+
+@pytest.mark.docker
+def test_a_failed_start_is_retried_after_the_fix_without_down(
+    bake_fresh: Bake, base_images: dict[str, str]
+) -> None:
+    """`up --wait` fails while the app cannot start; once it is fixed, `up --wait` again
+    succeeds at once, without a `down`: nginx is restarted with the recreated app, so its
+    unhealthy state from the failed start does not outlive it."""
+    project = bake_fresh()
+    app = project / "fragile.py"
+    app.write_text(BROKEN_AT_START)
+    with compose_stack(
+        project, Plan.defaults(), base_images, wait=False, FLASK_APP="fragile"
+    ) as stack:
+        with pytest.raises(AssertionError):
+            stack.run("up --build --detach --wait --wait-timeout 45")
+        app.write_text(BROKEN_AT_START.replace('Path("/.dockerenv").exists()', "False"))
+        stack.run("up --build --detach --wait --wait-timeout 60")
+        assert stack.get("/healthz")[0] == 200

@@ -45,11 +45,11 @@ WEAK = {"MEDIUM", "HIGH", "CRITICAL"}
 def stack(
     request: pytest.FixtureRequest, bake_session_copy: Bake, base_images: dict[str, str]
 ) -> Iterator[Stack]:
-    """Each nginx server with https=yes, its certificate from `make cert`."""
+    """Each nginx server with https=yes, started straight after the bake: its certificate
+    is the one the bake made with `make cert`."""
     project = bake_session_copy(server=request.param, https=True)
     with (project / "main.py").open("a") as main:
         main.write(WHERE_ROUTE)
-    run(["make", "cert"], cwd=project)
     plan = Plan.defaults(server=request.param, https=True)
     with compose_stack(project, plan, base_images) as running:
         yield running

@@ -107,8 +107,9 @@ def healthcheck(dockerfile: Path) -> dict[str, Any]:
 
 
 def dockerfile_user(dockerfile: Path) -> int:
-    [user] = re.findall(r"^USER (\d+):\1$", dockerfile.read_text(), re.MULTILINE)
-    return int(user)
+    """The user the image runs as: the final stage's (the last USER)."""
+    users = re.findall(r"^USER (\d+):\1$", dockerfile.read_text(), re.MULTILINE)
+    return int(users[-1])
 
 
 def prestop_seconds(spec: Object) -> int:

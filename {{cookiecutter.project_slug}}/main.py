@@ -20,10 +20,12 @@ it, and reads to its end what the app left unread of any body.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import logging.config
 import os
+import sys
 {%- if not plan.nginx %}
 import time
 import uuid
@@ -47,6 +49,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 {%- endif %}
 
 DEFAULT_APP = "{{ cookiecutter.project_slug }}"
+# What an app meets when it writes in the code folder (root's, and read-only when it runs).
+READ_ONLY_ERRORS = (errno.EACCES, errno.EROFS, errno.EPERM)
 # The same limit as {{ "nginx's client_max_body_size" if plan.nginx else "uWSGI's (ops/uwsgi.ini)" }}: a bigger body gets a 413.
 MAX_CONTENT_LENGTH = {{ plan.max_body_bytes }}
 # The health check's path (HEALTHCHECK_PATH), answered here when the app has no such route.
@@ -75,8 +79,20 @@ def secret_key() -> str | None:
 
 def load_app(import_path: str) -> Flask:
     """The app `flask --app IMPORT_PATH` would run: a module or package with an `app`
-    or a `create_app()` factory, or `module:name` / `module:factory(args)`."""
-    return ScriptInfo(app_import_path=import_path, set_debug_flag=False).load_app()
+    or a `create_app()` factory, or `module:name` / `module:factory(args)`, in this
+    folder or below (`src/name`). An app that writes where it may not stops with one
+    line naming the path and the fix."""
+    try:
+        return ScriptInfo(app_import_path=import_path, set_debug_flag=False).load_app()
+    except OSError as error:
+        if error.errno not in READ_ONLY_ERRORS or not error.filename:
+            raise
+        raise SystemExit(
+            f"main.py: the app {import_path} wrote to {os.path.abspath(error.filename)}"
+            f" ({error.strerror}): the code folder is read-only. Write files in the instance"
+            " folder (app.instance_path, a volume) and log to stderr; an app with a setting"
+            " for that (LOG_TO_STDOUT, say) takes it in .env"
+        ) from None
 
 
 class JsonLines(logging.Formatter):
@@ -114,6 +130,27 @@ LOGGING = {
     },
     "root": {"level": "INFO", "handlers": ["stderr"]},
 }
+
+
+def writes_to_the_log(handler: logging.Handler) -> bool:
+    """A handler that writes to stderr or stdout: the container's log."""
+    streams = (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)
+    return isinstance(handler, logging.StreamHandler) and handler.stream in streams
+
+
+def log_each_record_once(json_handler: logging.Handler) -> None:
+    """Each record once, as JSON, whatever handlers the app added while it loaded: the
+    root keeps only its JSON handler; a handler the app gave a logger of its own for
+    the container's log goes (its records reach the root), or writes JSON when the
+    logger does not pass them on. Handlers writing to files stay."""
+    logging.getLogger().handlers = [json_handler]
+    loggers = [logging.getLogger(name) for name in list(logging.Logger.manager.loggerDict)]
+    for logger in loggers:
+        for handler in [handler for handler in logger.handlers if writes_to_the_log(handler)]:
+            if logger.propagate:
+                logger.removeHandler(handler)
+            else:
+                handler.setFormatter(json_handler.formatter)
 
 
 def has_route(app: Flask, path: str) -> bool:
@@ -225,4 +262,6 @@ def serve(app: Flask) -> Flask:
 
 # Before the app is loaded, as Flask advises: Flask then adds no handler of its own.
 logging.config.dictConfig(LOGGING)
+[json_lines] = logging.getLogger().handlers
 app = serve(load_app(os.environ.get("FLASK_APP") or DEFAULT_APP))
+log_each_record_once(json_lines)

@@ -88,6 +88,9 @@ def main() -> int:
     # The app uWSGI serves, with the service's settings (main.py), so the same database.
     from main import app
 
+    if "migrate" not in app.extensions:
+        log(f"{app.name} has no Flask-Migrate: nothing to migrate")
+        return 0
     with app.app_context():
         try:
             with migration_lock(app):
