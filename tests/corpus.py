@@ -39,11 +39,15 @@ class Sdist:
     sha256: str
 
     def unpack(self, cache: Path) -> Path:
-        """The sdist unpacked under cache (fetched once with pip, its hash checked):
-        its top folder."""
+        """The sdist unpacked under cache, fetched once: its top folder."""
         top = cache / f"{self.name}-{self.version}"
-        if top.is_dir():
-            return top
+        if not top.is_dir():
+            self.fetch(cache, top)
+        [inside] = top.iterdir()
+        return inside
+
+    def fetch(self, cache: Path, top: Path) -> None:
+        """Download the sdist with pip, check its hash, unpack it into top."""
         download = cache / "downloads"
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
@@ -58,8 +62,6 @@ class Sdist:
         assert hashlib.sha256(archive.read_bytes()).hexdigest() == self.sha256, archive
         with tarfile.open(archive) as sources:
             sources.extractall(top, filter="data")
-        [inside] = top.iterdir()
-        return inside
 
 
 FLASK = Sdist("flask", "3.1.3", "0ef0e52b8a9cd932855379197dd8f94047b359ca0a78695144304cb45f87c9eb")
@@ -326,7 +328,19 @@ REAL_APPS = [
         origin=BUKU.unpack,
         copy=("bukuserver", "buku.py"),
         flask_app="bukuserver.server",
-        requirements=("buku==5.0", "flask-admin==1.6.1", "flask-wtf", "flask-babel"),
+        # buku's own and its "server" extra's, from its setup.py.
+        requirements=(
+            "arrow",
+            "flask-admin>=1.6.1,<2",
+            "flask-paginate",
+            "flask-wtf",
+            "flask-babel",
+            "beautifulsoup4",
+            "certifi",
+            "cryptography",
+            "html5lib",
+            "urllib3<3",
+        ),
         settings={
             "BUKUSERVER_DB_FILE": "/app/instance/bookmarks.db",
             "BUKUSERVER_SECRET_KEY": "a-key-every-worker-shares-0123456789",

@@ -38,6 +38,8 @@ GUESTBOOK = RealApp(
     requirements=("flask",),
     init="init-db",
     flow=lambda front: None,
+    # A build step that writes a static file: it is served like the others.
+    build="printf 'p { margin: 0 }\\n' > guestbook/static/built.css\n",
 )
 LOGBOOK = template_file("tests/data/logbook")
 PROJECT_TESTS = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:cookies"]
@@ -97,6 +99,7 @@ def test_an_existing_app_served_by_following_the_readme(
         assert stack.get("/healthz")[0] == 200, "the health route main.py adds"
         status, css = stack.get("/static/guestbook.css")
         assert (status, css) == (200, (GUESTBOOK_FOLDER / "static/guestbook.css").read_bytes())
+        assert stack.get("/static/built.css") == (200, b"p { margin: 0 }\n"), "build.sh's file"
 
         cookie = sign(stack, "Ada", "first entry")
         assert "Ada: first entry" in entries(stack)

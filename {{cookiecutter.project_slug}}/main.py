@@ -41,6 +41,7 @@ from flask import Flask, Response, has_request_context, request
 from flask.cli import ScriptInfo
 from flask.logging import default_handler
 from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import RequestRedirect
 {%- if not plan.nginx %}
 from werkzeug.wsgi import ClosingIterator
 {%- endif %}
@@ -154,14 +155,16 @@ def log_each_record_once(json_handler: logging.Handler) -> None:
 
 
 def has_route(app: Flask, path: str) -> bool:
+    """Whether the app has a GET route of its own at exactly this path (a route with a
+    variable, `/<name>`, does not count: the health route added beside it wins)."""
     adapter = app.url_map.bind("localhost")
     try:
-        adapter.match(path, method="GET")
-    except NotFound:
-        return False
+        _, arguments = adapter.match(path, method="GET")
     except MethodNotAllowed:
         return True
-    return True
+    except (NotFound, RequestRedirect):
+        return False
+    return not arguments
 
 
 def unbuffered_streams(response: Response) -> Response:
