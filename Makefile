@@ -49,9 +49,11 @@ lint: $(BIN)/cookiecutter ## ruff on the template's own Python (hooks, tests, be
 	$(BIN)/ruff format --check hooks tests bench
 
 # One lock per database answer: a project pins only the packages it installs.
+# --allow-unsafe: pip and setuptools are pinned too (with hashes), as a project's make lock does.
 LOCK_DIR := build/lock
 LOCKS := templates/requirements
-PIP_COMPILE := pip-compile --no-config --quiet --no-header --strip-extras --no-emit-index-url --no-emit-find-links
+PIP_COMPILE := pip-compile --no-config --quiet --no-header --strip-extras --no-emit-index-url --no-emit-find-links \
+	--allow-unsafe
 DATABASES = $(shell $(BIN)/python -c 'from hooks.plan import choices; print(*choices("database"))')
 
 lock: $(BIN)/cookiecutter ## re-pin the generated project's requirements, for each database answer (needs pip-tools)

@@ -504,6 +504,7 @@ class Plan:
         if not self.sql:
             package = self.answers["project_slug"]
             unused += [
+                f"{package}/extensions.py",
                 f"{package}/models.py",
                 f"{package}/notes.py",
                 f"{package}/migrations",

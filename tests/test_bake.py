@@ -51,6 +51,7 @@ def ini_options(path: Path) -> list[tuple[str, str]]:
 def test_files_follow_the_answers(project: Path, plan: Plan) -> None:
     for always in (
         "main.py",
+        "service.py",
         "ops/uwsgi.ini",
         "ops/supervisord.conf",
         "ops/exit_on_fatal.py",
@@ -64,7 +65,7 @@ def test_files_follow_the_answers(project: Path, plan: Plan) -> None:
         "Makefile",
         "README.md",
         "docs/operations.md",
-        "tests/test_main.py",
+        "tests/test_service.py",
         "tests/test_pages.py",
         f"{plan.answers['project_slug']}/__init__.py",
         f"{plan.answers['project_slug']}/templates/index.html",
@@ -194,8 +195,8 @@ def test_max_upload_mb_sets_every_body_limit(bake: Bake, server: str) -> None:
     MAX_CONTENT_LENGTH and, without nginx, uWSGI's answer to Expect: 100-continue."""
     plan = Plan.defaults(server=server, max_upload_mb=3)
     project = bake(server=server, max_upload_mb=3)
-    main = (project / "main.py").read_text()
-    assert "MAX_CONTENT_LENGTH = 3145728\n" in main
+    service = (project / "service.py").read_text()
+    assert "MAX_CONTENT_LENGTH = 3145728\n" in service
     ini = (project / "ops/uwsgi.ini").read_text()
     if plan.nginx:
         site = (project / "nginx/templates/default.conf.template").read_text()

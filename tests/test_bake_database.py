@@ -161,7 +161,7 @@ def test_the_swarm_stack_reaches_the_database(bake: Any, database: str) -> None:
         }
         assert volumes == {}
     else:
-        assert set(sources) == {"secret_key"}
+        assert set(sources) == {"settings", "secret_key"}
         assert volumes["/app/instance"]["source"] == "instance"
 
 

@@ -78,8 +78,9 @@ def cookies(count: int, size: int) -> Response:
 
 def add_front_routes(project: Path) -> None:
     main = project / "main.py"
-    imports = "from collections.abc import Iterator\nfrom pathlib import Path\n"
-    text = main.read_text().replace("from pathlib import Path\n", imports)
+    imports = "import os\nfrom collections.abc import Iterator\nfrom pathlib import Path\n\n"
+    imports += "from flask import Response\n"
+    text = main.read_text().replace("import os\n", imports, 1)
     main.write_text(text + FRONT_ROUTES)
 
 

@@ -112,6 +112,39 @@ def dockerfile_user(dockerfile: Path) -> int:
     return int(users[-1])
 
 
+def settings_file(dockerfile: Path) -> str:
+    """Where the image's CMD reads the settings file an orchestrator mounts (.env)."""
+    [cmd] = re.findall(r"^CMD (\[.*\])$", dockerfile.read_text(), re.MULTILINE)
+    command = json.loads(cmd)
+    assert command[:2] == ["python3", "ops/with_settings.py"], command
+    return command[2]
+
+
+def secret_files(objects: dict[tuple[str, str], Object], plan: Plan, component: str) -> dict:
+    """The files a component's container has from Secrets: {(Secret, key): (path, mode)}."""
+    spec = pod(objects, plan, component)
+    mounts = {m["name"]: m for m in container(objects, plan, component)["volumeMounts"]}
+    files = {}
+    for volume in spec["volumes"]:
+        if volume["name"] not in mounts:
+            continue
+        folder = mounts[volume["name"]]["mountPath"]
+        if "secret" in volume:
+            sources = [{"secret": {"name": volume["secret"]["secretName"], **volume["secret"]}}]
+            mode = volume["secret"]["defaultMode"]
+        elif "projected" in volume:
+            sources = volume["projected"]["sources"]
+            mode = volume["projected"]["defaultMode"]
+        else:
+            continue
+        assert mounts[volume["name"]]["readOnly"] is True
+        for source in sources:
+            for item in source["secret"]["items"]:
+                path = f"{folder}/{item['path']}"
+                files[source["secret"]["name"], item["key"]] = (path, item.get("mode", mode))
+    return files
+
+
 def prestop_seconds(spec: Object) -> int:
     command = spec["lifecycle"]["preStop"]["exec"]["command"]
     assert command[0] == "sleep", command
@@ -352,12 +385,71 @@ def test_nginx_reaches_the_app_over_tcp(
     script = (project / "nginx/docker-entrypoint.d/18-app-upstream.envsh").read_text()
     assert "${APP_HOST:-app}" in script
     # The secret key as a file the app's group can read, where SECRET_KEY_FILE says.
-    [secret] = [v for v in pod(objects, plan, "app")["volumes"] if "secret" in v]
-    [mount] = [m for m in app["volumeMounts"] if m["name"] == secret["name"]]
-    [item] = secret["secret"]["items"]
-    assert app_env["SECRET_KEY_FILE"]["value"] == f"{mount['mountPath']}/{item['path']}"
-    assert secret["secret"]["defaultMode"] == 0o440
+    files = secret_files(objects, plan, "app")
+    path, mode = files[f"{plan.k8s_name}-secret-key", "SECRET_KEY"]
+    assert app_env["SECRET_KEY_FILE"]["value"] == path
+    assert mode == 0o440
     assert pod(objects, plan, "app")["securityContext"]["fsGroup"] == plan.fact("app_uid")
+
+
+def test_the_settings_secret_reaches_the_app_only(
+    objects: dict[tuple[str, str], Object], plan: Plan, project: Path
+) -> None:
+    """The Secret NAME-settings (all of .env, key `settings`) is projected where the image's
+    CMD reads it, beside the secret key, a file of the app's group (as swarm's is of its
+    user); nginx's pods have no Secret of it, nor anything else of .env. The manifest says
+    how to create it."""
+    settings = f"{plan.k8s_name}-settings"
+    app_files = secret_files(objects, plan, "app")
+    path, mode = app_files[settings, "settings"]
+    assert path == settings_file(project / "Dockerfile") == "/run/secrets/settings"
+    assert mode == 0o440
+    [volume] = [v for v in pod(objects, plan, "app")["volumes"] if "projected" in v]
+    assert volume["projected"]["defaultMode"] == mode
+    # Every secret file in the one folder, none hiding another.
+    paths = [path for path, _ in app_files.values()]
+    assert len(set(paths)) == len(paths) and {p.rsplit("/", 1)[0] for p in paths} == {
+        "/run/secrets"
+    }
+    spec = pod(objects, plan, "app")["securityContext"]
+    assert spec["fsGroup"] == spec["runAsGroup"] == spec["runAsUser"] == plan.fact("app_uid")
+    # nginx: no Secret but its certificate (with https), no settings in its environment.
+    nginx_files = secret_files(objects, plan, "nginx")
+    assert {secret for secret, _ in nginx_files} <= {f"{plan.k8s_name}-tls"}
+    nginx = container(objects, plan, "nginx")
+    assert "envFrom" not in nginx and "envFrom" not in container(objects, plan, "app")
+    assert not any("secretKeyRef" in var.get("valueFrom", {}) for var in nginx["env"])
+    # Only the app's Deployment names the Secret.
+    naming = [key for key, obj in objects.items() if f'"{settings}"' in json.dumps(obj)]
+    assert naming == [("Deployment", f"{plan.k8s_name}-app")]
+    manifest = (project / MANIFESTS / "app/app.yaml").read_text()
+    assert f"# kubectl create secret generic {settings} --from-file=settings=.env\n" in manifest
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_the_settings_secret_sits_beside_the_database_url(bake: Bake, database: str) -> None:
+    """With a database too: one projected folder with the settings and the secrets whose
+    files win over the same names in them, each a file of the app's group."""
+    project = bake(database=database)
+    plan = Plan.defaults(database=database)
+    objects = {(obj["kind"], obj["metadata"]["name"]): obj for obj in kustomize(project)}
+    files = secret_files(objects, plan, "app")
+    expected = {
+        (f"{plan.k8s_name}-settings", "settings"): ("/run/secrets/settings", 0o440),
+        (f"{plan.k8s_name}-secret-key", "SECRET_KEY"): ("/run/secrets/secret_key", 0o440),
+    }
+    if database == "postgres":
+        expected[f"{plan.k8s_name}-database-url", "DATABASE_URL"] = (
+            "/run/secrets/database_url",
+            0o440,
+        )
+    assert files == expected
+    env = {var["name"]: var.get("value") for var in container(objects, plan, "app")["env"]}
+    assert env["SECRET_KEY_FILE"] == "/run/secrets/secret_key"
+    assert env.get("DATABASE_URL_FILE") == (
+        "/run/secrets/database_url" if database == "postgres" else None
+    )
+    assert {secret for secret, _ in secret_files(objects, plan, "nginx")} == set()
 
 
 def test_resources_leave_room_for_every_worker(

@@ -1,6 +1,8 @@
 """The baked project on Docker swarm, for real: `make swarm-images swarm-deploy`, three
 app replicas behind nginx, requests spread over them, a rolling update to a new image
-under a steady load with no failed request, a killed replica replaced by the swarm.
+under a steady load with no failed request, a killed replica replaced by the swarm, .env
+given to the app's replicas (and nothing of it to nginx) as a secret whose name follows its
+content, so that a changed .env rolls the app out.
 
 Traffic stays inside the stack. A swarm publishes a port on every address of the host
 (host mode takes no address to bind), so the test deploys the stack file without
@@ -8,12 +10,13 @@ nginx's published port and runs its load from a container on the stack's attacha
 overlay network (helpers.Load: 20 clients, bounded in requests and seconds) to nginx.
 
 The test makes this engine a one-node swarm (on 127.0.0.1) only when it is in none, and
-then leaves it again; it removes the stack, its secret, its load containers and the
+then leaves it again; it removes the stack, its secrets, its load containers and the
 images it built, also when it fails."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import os
@@ -30,6 +33,7 @@ import docker.errors
 import pytest
 import yaml
 from docker.models.containers import Container
+from test_kubernetes import settings_file
 
 from conftest import Bake
 from helpers import (
@@ -43,7 +47,7 @@ from helpers import (
     wait_until,
 )
 from hooks.plan import TEMPLATE_ROOT, Plan
-from stack import docker_client, health
+from stack import docker_client, health, write_env
 
 pytestmark = pytest.mark.docker
 
@@ -51,6 +55,22 @@ STACK_FILE = "deploy/swarm/stack.yaml"
 # The stack file as the test deploys it: nginx publishes no port (see above).
 TEST_STACK_FILE = "deploy/swarm/stack.test.yaml"
 NEW_DESCRIPTION = "Version two."
+# A setting of the test's own in .env, which only the app's replicas get.
+GREETING = "Hello from .env"
+NEW_GREETING = "Hello again"
+# What the app's container runs under supervisord, and supervisord itself.
+SUPERVISED = ("supervisord", "uwsgi", "exit_on_fatal.py")
+# A container's processes whose environment it may read, one a line: the command line,
+# then APP_ADDRESS and GREETING from the environment (empty where unset). A shell script:
+# nginx's image has no Python.
+ENVIRONS_SCRIPT = r"""
+for proc in /proc/[0-9]*; do
+    environ=$(tr '\0' '\n' 2>/dev/null < "$proc/environ") || continue
+    printf '%s\t%s\t%s\n' "$(tr '\0\n' '  ' 2>/dev/null < "$proc/cmdline")" \
+        "$(echo "$environ" | sed -n 's/^APP_ADDRESS=//p')" \
+        "$(echo "$environ" | sed -n 's/^GREETING=//p')"
+done
+"""
 CLIENTS = 20
 # Runs in a container on the stack's network, from the app image (Python, with the
 # Jinja2 that hooks.plan imports): helpers.Load against ADDRESS until it is told to stop
@@ -213,6 +233,38 @@ class SwarmStack:
         finally:
             load.finish()
 
+    def environs(self, container: Container) -> list[tuple[str, str, str]]:
+        """(command line, APP_ADDRESS, GREETING) of each process in the container whose
+        environment it may read."""
+        code, output = container.exec_run(["sh", "-c", ENVIRONS_SCRIPT])
+        assert code == 0, output
+        lines = output.decode().splitlines()
+        return [(cmd.strip(), address, greeting) for cmd, address, greeting in map(split3, lines)]
+
+    def greetings(self) -> dict[str, set[str]]:
+        """The GREETINGs each app replica's uWSGI processes have, by container."""
+        return {
+            container.id: {
+                greeting
+                for command, _, greeting in self.environs(container)
+                if program(command) == "uwsgi"
+            }
+            for container in self.containers("app")
+        }
+
+    def settings_secret(self) -> str:
+        """The name of the settings secret the app service mounts."""
+        service = self.client.services.get(f"{self.name}_app")
+        secrets = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"]
+        [name] = [s["SecretName"] for s in secrets if s["File"]["Name"] == "settings"]
+        return name
+
+    def app_version(self) -> int:
+        """The app image's version the service runs now."""
+        service = self.client.services.get(f"{self.name}_app")
+        image = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        return int(image.split("@")[0].rsplit(":", 1)[1])
+
     def nginx_log(self, since: float) -> str:
         [nginx] = self.containers("nginx")
         return nginx.logs(stdout=True, stderr=False, since=int(since)).decode(errors="replace")
@@ -255,6 +307,23 @@ class LoadRun:
             assert last.startswith("{"), f"the load container ended without a summary:\n{logs}"
             self.summary = LoadSummary(**json.loads(last), seconds=seconds)
         return self.summary
+
+
+def program(command: str) -> str:
+    """What a command line runs: its program's name, a Python script's rather than python3."""
+    words = [word.rsplit("/", 1)[-1] for word in command.split()[:2]]
+    return words[1] if words[0].startswith("python") and len(words) > 1 else words[0]
+
+
+def split3(line: str) -> tuple[str, str, str]:
+    """A line of ENVIRONS_SCRIPT's output, by its tabs."""
+    first, second, third = line.split("\t")
+    return first, second, third
+
+
+def env_hash(project: Path) -> str:
+    """The first 12 hex digits of the SHA-256 of the project's .env: the settings' version."""
+    return hashlib.sha256((project / ".env").read_bytes()).hexdigest()[:12]
 
 
 def stack_without_published_port(project: Path) -> None:
@@ -301,10 +370,12 @@ def remove_network(client: docker.DockerClient, name: str) -> bool:
 def deployed(
     swarm: docker.DockerClient, bake_session_copy: Bake, base_images: dict[str, str]
 ) -> Iterator[SwarmStack]:
-    """The default shape (nginx-uwsgi, on TCP in the stack), built and deployed at
-    version 1 and waited for until healthy; everything removed on the way out."""
+    """The default shape (nginx-uwsgi, on TCP in the stack), with a GREETING in .env,
+    built and deployed at version 1 and waited for until healthy; everything removed on
+    the way out."""
     project = bake_session_copy()
     stack_without_published_port(project)
+    write_env(project, {"GREETING": GREETING})
     name = f"fuswarm{time.time_ns() % 10**10}"
     prefix = f"flask-uwsgi-test/{name}/"
     env = {**os.environ, **base_images, "STACK": name, "IMAGE_PREFIX": prefix}
@@ -321,7 +392,7 @@ def deployed(
 
 
 def remove_stack(stack: SwarmStack) -> None:
-    """The stack, its load containers, its secret and the images built for it."""
+    """The stack, its load containers, its secrets and the images built for it."""
     client = stack.client
     for container in client.containers.list(
         all=True, filters={"label": f"flask-uwsgi.test={stack.name}"}
@@ -339,8 +410,10 @@ def remove_stack(stack: SwarmStack) -> None:
         run(["docker", "stack", "rm", stack.name], timeout=60)
         wait_until(stack_is_gone, 90, step=0.5)
     finally:
-        for secret in client.secrets.list(filters={"name": f"{stack.name}_secret_key"}):
-            secret.remove()
+        # The secret key's (external); the settings' go with the stack, unless it failed.
+        for secret in client.secrets.list():
+            if secret.name.startswith(f"{stack.name}_"):
+                secret.remove()
         # `docker stack rm` keeps the stack's volumes (the instance folder's).
         for volume in client.volumes.list(
             filters={"label": f"com.docker.stack.namespace={stack.name}"}
@@ -366,6 +439,7 @@ def stack_config(project: Path) -> dict[str, Any]:
         "STACK_APP_IMAGE": "flask_service-app:1",
         "STACK_NGINX_IMAGE": "flask_service-nginx:1",
         "CERT_VERSION": "1",
+        "SETTINGS_VERSION": "0123456789ab",
     }
     output = run(["docker", "stack", "config", "--compose-file", STACK_FILE], cwd=project, env=env)
     return yaml.safe_load(output.stdout)
@@ -436,12 +510,23 @@ def test_stack_file_follows_compose_uwsgi_and_the_plan(bake: Bake, server: str) 
     assert memory >= plan.replica_workers * reload_on_rss_mb * 1024 * 1024
     assert deploy["resources"]["limits"]["cpus"] == "1"
 
-    # The secret as a file of the app's user only; nginx as the node's front door.
-    [secret] = app["secrets"]
+    # The settings (all of .env) and the secret key as files of the app's user only, the
+    # settings where the image's CMD reads them, made from .env under a name that follows
+    # its content (SETTINGS_VERSION); nothing for nginx (which has no secret without https).
     uid = str(plan.fact("app_uid"))
-    assert (secret["uid"], secret["gid"], secret["mode"]) == (uid, uid, 0o400)
-    assert app["environment"]["SECRET_KEY_FILE"] == f"/run/secrets/{secret['target']}"
-    assert stack["secrets"][secret["source"]] == {
+    secrets = {secret["source"]: secret for secret in app["secrets"]}
+    assert list(secrets) == ["settings", "secret_key"]
+    for secret in secrets.values():
+        assert (secret["uid"], secret["gid"], secret["mode"]) == (uid, uid, 0o400)
+    assert f"/run/secrets/{secrets['settings']['target']}" == settings_file(project / "Dockerfile")
+    assert stack["secrets"]["settings"] == {
+        "name": "flask_service_settings_0123456789ab",
+        "file": str(project / ".env"),
+    }
+    assert "secrets" not in nginx and "env_file" not in nginx
+    assert app["environment"]["SECRET_KEY_FILE"] == "/run/secrets/secret_key"
+    assert secrets["secret_key"]["target"] == "secret_key"
+    assert stack["secrets"]["secret_key"] == {
         "name": "flask_service_secret_key",
         "external": True,
     }
@@ -455,6 +540,27 @@ def test_stack_file_follows_compose_uwsgi_and_the_plan(bake: Bake, server: str) 
     assert nginx["deploy"]["mode"] == "global"
     assert nginx["deploy"]["update_config"]["order"] == "stop-first"
     assert stack["networks"]["default"]["attachable"] is True
+
+
+def test_the_settings_secret_is_named_after_the_content_of_env(bake_fresh: Bake) -> None:
+    """The Makefile's SETTINGS_VERSION follows .env's content, so a changed .env is a new
+    secret; the stack refuses to deploy without one (no .env)."""
+    project = bake_fresh()
+
+    def settings_version() -> str:
+        rule = "print-settings-version: ; @echo $(SETTINGS_VERSION)"
+        command = ["make", "--no-print-directory", "--eval", rule, "print-settings-version"]
+        return run(command, cwd=project).stdout.strip()
+
+    first = settings_version()
+    assert re.fullmatch(r"[0-9a-f]{12}", first) and first == env_hash(project)
+    write_env(project, {"GREETING": GREETING})
+    assert settings_version() == env_hash(project) != first
+    (project / ".env").unlink()
+    assert settings_version() == ""
+    env = {**os.environ, "STACK": "s", "STACK_APP_IMAGE": "a:1", "STACK_NGINX_IMAGE": "n:1"}
+    with pytest.raises(AssertionError, match=r"the hash of \.env, set by the Makefile"):
+        run(["docker", "stack", "config", "--compose-file", STACK_FILE], cwd=project, env=env)
 
 
 @pytest.mark.parametrize("server", ["nginx-uwsgi", "nginx-http"])
@@ -519,6 +625,44 @@ def test_replicas_run_locked_down(deployed: SwarmStack) -> None:
     assert nginx.attrs["HostConfig"]["ReadonlyRootfs"] is True
     assert nginx.attrs["HostConfig"]["CapDrop"] == ["ALL"]
     assert nginx.attrs["HostConfig"]["PortBindings"] in (None, {})
+
+
+def test_the_settings_reach_the_app_replicas_only(deployed: SwarmStack) -> None:
+    """.env, as the secret named after its content: a file of the app's user only in each
+    replica, its GREETING in the environment of supervisord and every uWSGI process there
+    (beside the stack's own APP_ADDRESS); nginx has no such file, secret or setting."""
+    uid = deployed.plan.fact("app_uid")
+    settings = settings_file(deployed.project / "Dockerfile")
+    assert deployed.settings_secret() == f"{deployed.name}_settings_{env_hash(deployed.project)}"
+    for container in deployed.containers("app"):
+        # The file is GREETING's only way in: the container's own environment has none.
+        assert not any(var.startswith("GREETING=") for var in container.attrs["Config"]["Env"])
+        code, output = container.exec_run(["stat", "-c", "%u %g %a", settings])
+        assert (code, output.decode().split()) == (0, [str(uid), str(uid), "400"])
+        environs = deployed.environs(container)
+        # supervisord and its children: uWSGI's master and workers, the FATAL listener.
+        served = [env for env in environs if program(env[0]) in SUPERVISED]
+        programs = Counter(program(command) for command, _, _ in served)
+        assert programs["supervisord"] == programs["exit_on_fatal.py"] == 1, environs
+        assert programs["uwsgi"] > deployed.plan.replica_workers, environs
+        assert {(address, greeting) for _, address, greeting in served} == {
+            (f":{deployed.plan.fact('app_port')}", GREETING)
+        }
+    [nginx] = deployed.containers("nginx")
+    code, output = nginx.exec_run(["ls", "-A", "/run/secrets"])
+    assert code != 0 or output.decode().split() == [], output
+    # nginx runs with its container's environment (its process titles overwrite what /proc
+    # shows of it): no GREETING there, nor in any process whose environment shows.
+    assert not any(var.startswith("GREETING=") for var in nginx.attrs["Config"]["Env"])
+    environs = deployed.environs(nginx)
+    assert any(address for _, address, _ in environs), environs
+    assert {greeting for _, _, greeting in environs} == {""}, environs
+    nginx_service = deployed.client.services.get(f"{deployed.name}_nginx")
+    assert "Secrets" not in nginx_service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
+    print(
+        f"\nswarm: .env as the secret {deployed.settings_secret()}, mode 0400 for uid {uid};"
+        f" GREETING in {len(deployed.containers('app'))} replicas' uWSGI, none in nginx"
+    )
 
 
 def test_requests_spread_over_the_replicas(deployed: SwarmStack) -> None:
@@ -599,6 +743,43 @@ def test_a_killed_replica_is_replaced(deployed: SwarmStack) -> None:
     print(
         f"\nswarm: a killed replica was replaced, healthy, in {replacement:.1f} s; under"
         f" {CLIENTS} clients {summary.error_count} of {summary.requests} requests failed"
+    )
+
+
+def test_a_changed_env_rolls_the_app_out(deployed: SwarmStack) -> None:
+    """A changed .env, with the same images: `make swarm-deploy` makes a new settings
+    secret and rolls the app out with it under load, one replica at a time, no request
+    failing; the earlier secret stays, for a rollback."""
+    version = deployed.app_version()
+    old_secret = deployed.settings_secret()
+    write_env(deployed.project, {"GREETING": NEW_GREETING})
+    new_secret = f"{deployed.name}_settings_{env_hash(deployed.project)}"
+    assert new_secret != old_secret
+    with deployed.load(requests=60000, seconds=240) as load:
+        load.wait_for(300)
+        started = time.monotonic()
+        deployed.deploy(app_version=version)
+
+        def rolled_out() -> bool:
+            """the update completed, and every replica's uWSGI has the new GREETING"""
+            if not (deployed.update_state() == "completed" and deployed.converged(version)):
+                return False
+            try:
+                greetings = deployed.greetings()
+            except docker.errors.APIError:  # a replica stopped meanwhile
+                return False
+            return all(found == {NEW_GREETING} for found in greetings.values())
+
+        wait_until(rolled_out, 120, step=1)
+        rollout = time.monotonic() - started
+        load.wait_for(300)
+    summary = load.finish()
+    assert summary.errors == []
+    assert deployed.settings_secret() == new_secret
+    assert deployed.client.secrets.list(filters={"name": old_secret})
+    print(
+        f"\nswarm: a changed .env rolled the app out in {rollout:.1f} s under {CLIENTS}"
+        f" clients: {summary.requests} requests, {summary.error_count} failed"
     )
 
 

@@ -4,8 +4,10 @@ way compose's `env_file` gives it to the app's containers.
 The image build runs the app's build step and ops/collect_static.py this way, with
 .env mounted as a build secret (never stored in a layer), so the app is imported
 with the settings it runs with: `python3 ops/with_settings.py FILE COMMAND...`.
-A missing FILE adds nothing. The lines are compose's: NAME=value, comments and
-blank lines skipped, a value in quotes taken as it is, an unquoted one up to ` #`.
+A missing FILE adds nothing, and a variable already set wins, as compose's
+`environment` wins over its `env_file`. The lines are compose's: NAME=value,
+comments and blank lines skipped, a value in quotes taken as it is, an unquoted
+one up to ` #`.
 """
 
 from __future__ import annotations
@@ -40,4 +42,4 @@ if __name__ == "__main__":
     if len(sys.argv) < 3:
         sys.exit("usage: python3 ops/with_settings.py SETTINGS_FILE COMMAND [ARGUMENT...]")
     settings_file, command = Path(sys.argv[1]), sys.argv[2:]
-    os.execvpe(command[0], command, {**os.environ, **read_settings(settings_file)})
+    os.execvpe(command[0], command, {**read_settings(settings_file), **os.environ})

@@ -9,7 +9,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
 
 from {{ cookiecutter.project_slug }} import create_app
-from {{ cookiecutter.project_slug }}.models import db
+from {{ cookiecutter.project_slug }}.extensions import db
 
 
 @pytest.fixture

@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-{%- if plan.sql %}
 from pathlib import Path
-{%- endif %}
 from typing import Any
 
 from flask import Flask
 {% if plan.sql %}
 from . import notes, pages
-from .models import db, migrate
+from .extensions import db, migrate
 {%- else %}
 from . import pages
 {%- endif %}
@@ -23,15 +21,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_object("{{ cookiecutter.project_slug }}.settings")
     app.config.update(config or {})
-    app.register_blueprint(pages.blueprint)
+    Path(app.instance_path).mkdir(exist_ok=True)
+    register_extensions(app)
+    register_blueprints(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
 {%- if plan.sql %}
-    if not app.config["SQLALCHEMY_DATABASE_URI"]:
-        # No DATABASE_URL: an SQLite file in the instance folder (a volume in compose.yaml).
-        Path(app.instance_path).mkdir(exist_ok=True)
-        database = Path(app.instance_path) / "{{ cookiecutter.project_slug }}.sqlite3"
-        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{database}"
     db.init_app(app)
     migrate.init_app(app, db)
+{%- else %}
+    """None yet: Flask extensions are bound to the app here (extension.init_app(app))."""
+{%- endif %}
+
+
+def register_blueprints(app: Flask) -> None:
+    app.register_blueprint(pages.blueprint)
+{%- if plan.sql %}
     app.register_blueprint(notes.blueprint)
 {%- endif %}
-    return app

@@ -1,4 +1,4 @@
-"""The app's data: Flask-SQLAlchemy's `db`, Flask-Migrate's `migrate`, and the models.
+"""The app's data: its models, on Flask-SQLAlchemy's `db` (extensions.py).
 
 A change to a model needs a migration: `flask --app {{ cookiecutter.project_slug }} db migrate -m "what changed"`
 writes one into migrations/versions/ (review it), and the service applies it on
@@ -8,16 +8,11 @@ its next start (ops/migrate.py) before it serves.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
-from flask_migrate import Migrate
-from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-db = SQLAlchemy()
-# The migrations ship inside the package, with the code they belong to.
-migrate = Migrate(directory=str(Path(__file__).with_name("migrations")))
+from .extensions import db
 
 NOTE_LENGTH = 500
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, request
 
-from .models import NOTE_LENGTH, Note, db
+from .extensions import db
+from .models import NOTE_LENGTH, Note
 
 blueprint = Blueprint("notes", __name__)
 

@@ -1,29 +1,37 @@
 {%- set plan = cookiecutter | plan -%}
-"""The app's settings (`app.config`). What differs between deployments comes from
-the environment; main.py adds the secret key and the request body limit."""
-{%- if plan.sql %}
+"""The app's settings (`app.config`). What differs between deployments comes from the
+environment: .env, or a secret's file where NAME_FILE names one (swarm, Kubernetes)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-{%- endif %}
+
+
+def from_environment(name: str) -> str | None:
+    """NAME from the environment, or read from the file NAME_FILE names."""
+    if path := os.environ.get(f"{name}_FILE"):
+        return Path(path).read_text().strip()
+    return os.environ.get(name) or None
+
 
 PROJECT_NAME = {{ cookiecutter.project_name | tojson }}
 DESCRIPTION = {{ cookiecutter.description | tojson }}
+# Signs the session cookie: a long random value (.env has one).
+SECRET_KEY = from_environment("SECRET_KEY")
+# The largest request body, as {{ "nginx's client_max_body_size" if plan.nginx else "uWSGI's" }}: a bigger one gets a 413.
+MAX_CONTENT_LENGTH = {{ plan.max_body_bytes }}
 {%- if plan.sql %}
+# Where the app keeps its data: Flask's instance folder (a volume in compose.yaml).
+INSTANCE_PATH = Path(__file__).resolve().parent.parent / "instance"
 
 
-def database_url() -> str | None:
-    """DATABASE_URL from the environment, or read from the file DATABASE_URL_FILE names
-    (a Docker swarm or Kubernetes secret mounted as a file); None: create_app() uses
-    an SQLite file in the instance folder."""
-    if path := os.environ.get("DATABASE_URL_FILE"):
-        url = Path(path).read_text().strip()
-    else:
-        url = os.environ.get("DATABASE_URL")
+def database_url() -> str:
+    """DATABASE_URL (or the file DATABASE_URL_FILE names); unset, an SQLite file in the
+    instance folder."""
+    url = from_environment("DATABASE_URL")
     if not url:
-        return None
+        return f"sqlite:///{INSTANCE_PATH / '{{ cookiecutter.project_slug }}.sqlite3'}"
     # postgres:// and postgresql:// (as hosting providers write them) mean psycopg 3 here.
     scheme, _, rest = url.partition("://")
     if scheme in ("postgres", "postgresql"):

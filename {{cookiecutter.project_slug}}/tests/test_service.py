@@ -1,4 +1,4 @@
-"""main.py: the service's settings over whatever app FLASK_APP names."""
+"""service.py and main.py: the service's settings over whatever app FLASK_APP names."""
 
 import io
 import json
@@ -10,16 +10,17 @@ import pytest
 from flask import Flask, request
 
 import main
+import service
 
 
 @pytest.fixture
 def app() -> Flask:
-    return main.serve(Flask("an_app"))
+    return service.apply_service_settings(Flask("an_app"))
 
 
 def test_the_served_app_has_the_services_settings() -> None:
     assert main.app.config["SECRET_KEY"] == os.environ["SECRET_KEY"]
-    assert main.app.test_client().get(main.HEALTHCHECK_PATH).status_code == 200
+    assert main.app.test_client().get(service.HEALTHCHECK_PATH).status_code == 200
 
 
 def test_loads_an_app_as_flask_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,38 +28,39 @@ def test_loads_an_app_as_flask_does(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         "from flask import Flask\n\ndef create_app():\n    return Flask('other_app')\n"
     )
     monkeypatch.chdir(tmp_path)
-    assert main.load_app("other_app").name == "other_app"
+    assert service.load_app("other_app").name == "other_app"
 
 
 def test_the_secret_key_overrides_the_apps_own(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SECRET_KEY", "from-the-environment")
     app = Flask("an_app")
     app.config["SECRET_KEY"] = "dev"
-    assert main.serve(app).config["SECRET_KEY"] == "from-the-environment"
+    assert service.apply_service_settings(app).config["SECRET_KEY"] == "from-the-environment"
 
 
 def test_secret_key_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "secret_key").write_text("from-a-file\n")
     monkeypatch.setenv("SECRET_KEY_FILE", str(tmp_path / "secret_key"))
-    assert main.serve(Flask("an_app")).config["SECRET_KEY"] == "from-a-file"
+    assert service.apply_service_settings(Flask("an_app")).config["SECRET_KEY"] == "from-a-file"
 
 
 def test_missing_secret_key_stops_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SECRET_KEY")
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
-        main.serve(Flask("an_app"))
+        service.apply_service_settings(Flask("an_app"))
 
 
 def test_healthz_is_added_when_the_app_has_none(app: Flask) -> None:
-    response = app.test_client().get(main.HEALTHCHECK_PATH)
+    response = app.test_client().get(service.HEALTHCHECK_PATH)
     assert response.status_code == 200
     assert response.json == {"status": "ok"}
 
 
 def test_the_apps_own_health_route_is_kept() -> None:
     app = Flask("an_app")
-    app.add_url_rule(main.HEALTHCHECK_PATH, "own", lambda: "own check")
-    assert main.serve(app).test_client().get(main.HEALTHCHECK_PATH).text == "own check"
+    app.add_url_rule(service.HEALTHCHECK_PATH, "own", lambda: "own check")
+    client = service.apply_service_settings(app).test_client()
+    assert client.get(service.HEALTHCHECK_PATH).text == "own check"
 
 
 def test_body_over_the_limit_is_refused(app: Flask) -> None:
@@ -67,8 +69,8 @@ def test_body_over_the_limit_is_refused(app: Flask) -> None:
         return request.get_data()
 
     client = app.test_client()
-    assert client.post("/echo", data=b"x" * main.MAX_CONTENT_LENGTH).status_code == 200
-    assert client.post("/echo", data=b"x" * (main.MAX_CONTENT_LENGTH + 1)).status_code == 413
+    assert client.post("/echo", data=b"x" * service.MAX_CONTENT_LENGTH).status_code == 200
+    assert client.post("/echo", data=b"x" * (service.MAX_CONTENT_LENGTH + 1)).status_code == 413
 
 
 def test_streamed_answers_are_not_buffered_by_nginx(app: Flask) -> None:
@@ -78,14 +80,14 @@ def test_streamed_answers_are_not_buffered_by_nginx(app: Flask) -> None:
 
     client = app.test_client()
     assert client.get("/stream").headers["X-Accel-Buffering"] == "no"
-    assert "X-Accel-Buffering" not in client.get(main.HEALTHCHECK_PATH).headers
+    assert "X-Accel-Buffering" not in client.get(service.HEALTHCHECK_PATH).headers
 
 
 def json_lines(app: Flask) -> io.StringIO:
     """What the app's log handler would write, kept in memory."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(main.JsonLines())
+    handler.setFormatter(service.JsonLines())
     app.logger.addHandler(handler)
     return stream
 
@@ -103,10 +105,10 @@ def test_log_records_are_json_lines_with_the_request_id(app: Flask) -> None:
     stream = json_lines(app)
 {%- if cookiecutter.server == "standalone" %}
     response = app.test_client().get("/logs")
-    request_id = response.headers[main.REQUEST_ID_HEADER]
+    request_id = response.headers[service.REQUEST_ID_HEADER]
 {%- else %}
     request_id = "0123456789abcdef0123456789abcdef"
-    app.test_client().get("/logs", environ_base={main.REQUEST_ID_ENVIRON: request_id})
+    app.test_client().get("/logs", environ_base={service.REQUEST_ID_ENVIRON: request_id})
 {%- endif %}
     warning, error = (json.loads(line) for line in stream.getvalue().splitlines())
     assert warning["message"] == "two\nlines" and warning["level"] == "WARNING"
@@ -118,10 +120,10 @@ def test_log_records_are_json_lines_with_the_request_id(app: Flask) -> None:
 def test_each_answer_has_a_request_id_of_its_own(app: Flask) -> None:
     """No front to trust: a client's own ID is replaced, also on a 413."""
     client = app.test_client()
-    forged = {main.REQUEST_ID_HEADER: "forged"}
-    ids = [client.get("/", headers=forged).headers.getlist(main.REQUEST_ID_HEADER) for _ in "ab"]
-    too_big = client.post("/", data=b"x" * (main.MAX_CONTENT_LENGTH + 1), headers=forged)
-    ids.append(too_big.headers.getlist(main.REQUEST_ID_HEADER))
+    forged = {service.REQUEST_ID_HEADER: "forged"}
+    ids = [client.get("/", headers=forged).headers.getlist(service.REQUEST_ID_HEADER) for _ in "ab"]
+    too_big = client.post("/", data=b"x" * (service.MAX_CONTENT_LENGTH + 1), headers=forged)
+    ids.append(too_big.headers.getlist(service.REQUEST_ID_HEADER))
     assert all(len(found) == 1 and len(found[0]) == 32 for found in ids), ids
     assert len({found[0] for found in ids}) == 3
 {%- endif %}
