@@ -28,7 +28,7 @@ from bench.report import (
 from bench.stats import Run, ratio, rotated, summarize
 from bench.variants import Edit
 from conftest import Bake
-from hooks.plan import TEMPLATE_ROOT
+from hooks.answers import TEMPLATE_ROOT
 
 WRK_OUTPUT = Path(__file__).parent / "data" / "wrk"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -335,7 +335,7 @@ def test_nginx_reaches_the_app_over_tcp(
     app, nginx = container(objects, plan, "app"), container(objects, plan, "nginx")
     app_env = {var["name"]: var for var in app["env"]}
     nginx_env = {var["name"]: var for var in nginx["env"]}
-    port = plan.fact("app_port")
+    port = plan.app_port
     assert app_env["APP_ADDRESS"]["value"] == nginx_env["APP_ADDRESS"]["value"] == f":{port}"
     [listener] = app["ports"]
     service = objects["Service", f"{plan.k8s_name}-app"]["spec"]
@@ -357,7 +357,7 @@ def test_nginx_reaches_the_app_over_tcp(
     [item] = secret["secret"]["items"]
     assert app_env["SECRET_KEY_FILE"]["value"] == f"{mount['mountPath']}/{item['path']}"
     assert secret["secret"]["defaultMode"] == 0o440
-    assert pod(objects, plan, "app")["securityContext"]["fsGroup"] == plan.fact("app_uid")
+    assert pod(objects, plan, "app")["securityContext"]["fsGroup"] == plan.app_uid
 
 
 def test_resources_leave_room_for_every_worker(

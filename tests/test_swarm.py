@@ -42,7 +42,8 @@ from helpers import (
     seconds,
     wait_until,
 )
-from hooks.plan import TEMPLATE_ROOT, Plan
+from hooks.answers import TEMPLATE_ROOT
+from hooks.plan import Plan
 from stack import docker_client, health
 
 pytestmark = pytest.mark.docker
@@ -193,7 +194,7 @@ class SwarmStack:
                 "python3",
                 "-c",
                 LOAD_SCRIPT,
-                f"nginx:{self.plan.fact('nginx_port')}",
+                f"nginx:{self.plan.nginx_port}",
                 str(CLIENTS),
                 str(requests),
                 str(seconds),
@@ -399,7 +400,7 @@ def test_stack_file_follows_compose_uwsgi_and_the_plan(bake: Bake, server: str) 
     assert "source" not in next(v for v in nginx["volumes"] if v["type"] == "volume")
 
     # One listener setting: TCP on the app's port, for nginx on any node.
-    address = f":{plan.fact('app_port')}"
+    address = f":{plan.app_port}"
     assert app["environment"]["APP_ADDRESS"] == nginx["environment"]["APP_ADDRESS"] == address
     assert app["deploy"]["endpoint_mode"] == nginx["deploy"]["endpoint_mode"] == "dnsrr"
 
@@ -438,7 +439,7 @@ def test_stack_file_follows_compose_uwsgi_and_the_plan(bake: Bake, server: str) 
 
     # The secret as a file of the app's user only; nginx as the node's front door.
     [secret] = app["secrets"]
-    uid = str(plan.fact("app_uid"))
+    uid = str(plan.app_uid)
     assert (secret["uid"], secret["gid"], secret["mode"]) == (uid, uid, 0o400)
     assert app["environment"]["SECRET_KEY_FILE"] == f"/run/secrets/{secret['target']}"
     assert stack["secrets"][secret["source"]] == {
@@ -448,7 +449,7 @@ def test_stack_file_follows_compose_uwsgi_and_the_plan(bake: Bake, server: str) 
     assert nginx["ports"] == [
         {
             "mode": "host",
-            "target": plan.fact("nginx_port"),
+            "target": plan.nginx_port,
             "published": plan.answers["http_port"],
         }
     ]
@@ -503,7 +504,7 @@ def test_three_app_replicas_become_healthy_behind_nginx(deployed: SwarmStack) ->
 
 def test_replicas_run_locked_down(deployed: SwarmStack) -> None:
     """What compose sets, on the swarm's containers (no-new-privileges is the engine's)."""
-    uid = deployed.plan.fact("app_uid")
+    uid = deployed.plan.app_uid
     for container in deployed.containers("app"):
         host = container.attrs["HostConfig"]
         assert host["Init"] is True
