@@ -44,9 +44,9 @@ test: setup ## every test, Docker included (CI runs this)
 test-fast: $(BIN)/cookiecutter ## the inner loop: bake and read every combination, no processes or Docker
 	$(BIN)/pytest -m "not docker and not native" -x -q
 
-lint: $(BIN)/cookiecutter ## ruff on the template's own Python (hooks, tests, bench)
-	$(BIN)/ruff check hooks tests bench
-	$(BIN)/ruff format --check hooks tests bench
+lint: $(BIN)/cookiecutter ## ruff on the template's own Python (hooks, tests, bench, machine)
+	$(BIN)/ruff check hooks tests bench machine
+	$(BIN)/ruff format --check hooks tests bench machine
 
 # One lock per database answer: a project pins only the packages it installs.
 # --allow-unsafe: pip and setuptools are pinned too (with hashes), as a project's make lock does.
@@ -54,7 +54,7 @@ LOCK_DIR := build/lock
 LOCKS := templates/requirements
 PIP_COMPILE := pip-compile --no-config --quiet --no-header --strip-extras --no-emit-index-url --no-emit-find-links \
 	--allow-unsafe
-DATABASES = $(shell $(BIN)/python -c 'from hooks.plan import choices; print(*choices("database"))')
+DATABASES = $(shell $(BIN)/python -c 'from hooks.answers import choices; print(*choices("database"))')
 
 lock: $(BIN)/cookiecutter ## re-pin the generated project's requirements, for each database answer (needs pip-tools)
 	$(BIN)/pip install --quiet pip-tools

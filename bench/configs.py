@@ -1,11 +1,13 @@
 """What the bench measures: every configuration, and how it differs from the baked project.
 
 Each configuration is one of a few images (a build: the three baked shapes,
-the peers gunicorn and granian, the all-in-one container) started with compose. A variant is baked
-with other answers (cookiecutter.json's variables, private ones included): the
-files those change are mounted over the build's, so no image is built for it.
-The ceilings mount files of the bench's own (bench/apps/), written whole; a few
-variants change compose settings (an override file). No generated text is edited.
+the peers gunicorn and granian, the all-in-one container) started with compose. A variant
+is baked with other answers (cookiecutter.json's variables: processes, threads, a
+fact such as _listen), or is an explicit text edit of the build's own files
+(bench/variants.py: settings no project is made with); either way the files it
+changes are mounted over the build's, so no image is built for it. The ceilings
+mount files of the bench's own (bench/apps/), written whole; a few variants change
+compose settings (an override file).
 """
 
 from __future__ import annotations
@@ -15,6 +17,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.variants import (
+    NGINX_CONF,
+    NGINX_ONE_WORKER,
+    NO_ACCESS_LOG,
+    NO_HTTP_KEEPALIVE,
+    NO_MEMORY_REPORT,
+    NO_UWSGI_REQUEST_LOG,
+    SITE,
+    THUNDER_LOCK,
+    UNBUFFERED_ACCESS_LOG,
+    UPSTREAM_KEEPALIVE,
+    UWSGI_INI,
+    UWSGI_REQUEST_LOG,
+    Edit,
+)
 from hooks.plan import Plan
 
 BENCH_ROOT = Path(__file__).resolve().parent
@@ -47,13 +64,12 @@ SECTIONS = {
 }
 
 
-# The files of a baked project a variant may take from its own bake: where each is
-# mounted over the build's (compose.yaml: the stack's compose file instead).
-SITE = "nginx/templates/default.conf.template"
+# The files of a baked project a variant may take from its own bake or edit: where
+# each is mounted over the build's (compose.yaml: the stack's compose file instead).
 COMPOSE_FILE = "compose.yaml"
 MOUNTED_FILES: dict[str, tuple[str, str]] = {
-    "ops/uwsgi.ini": ("app", "/app/ops/uwsgi.ini"),
-    "nginx/nginx.conf": ("nginx", "/etc/nginx/nginx.conf"),
+    UWSGI_INI: ("app", "/app/ops/uwsgi.ini"),
+    NGINX_CONF: ("nginx", "/etc/nginx/nginx.conf"),
     SITE: ("nginx", f"/etc/nginx/templates/{Path(SITE).name}"),
 }
 DEFAULT_PLAN = Plan.defaults()
@@ -87,6 +103,8 @@ class Config:
     # build's (MOUNTED_FILES) or, for compose.yaml, start the stack.
     answers: dict[str, str] = field(default_factory=dict)
     varies: tuple[str, ...] = ()
+    # Edits of the build's own baked files (bench/variants.py), mounted over them.
+    edits: tuple[Edit, ...] = ()
     mounts: tuple[Mount, ...] = ()
     # Compose settings merged into each service (override file), e.g. a command.
     override: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -251,7 +269,7 @@ def configs() -> list[Config]:
             "sweep",
             "default",
             answers={"processes": str(processes), "threads": str(threads)},
-            varies=("ops/uwsgi.ini",),
+            varies=(UWSGI_INI,),
             baseline="nginx-uwsgi",
             short=f"{processes} processes x {threads}",
             sets=FULL if (processes, threads) in SWEEP_FULL else EXTRA,
@@ -275,7 +293,7 @@ def configs() -> list[Config]:
                 "sweep-io",
                 "default",
                 answers={"processes": str(processes), "threads": str(threads)},
-                varies=("ops/uwsgi.ini",),
+                varies=(UWSGI_INI,),
                 baseline=IO_DEFAULT,
                 short=f"/io: {processes} processes x {threads}",
                 sets=FULL if (processes, threads) in SWEEP_FULL else EXTRA,
@@ -285,8 +303,7 @@ def configs() -> list[Config]:
             if (processes, threads) != default_point
         ),
     ]
-    ini = ("ops/uwsgi.ini",)
-    site = (SITE,)
+    ini = (UWSGI_INI,)
 
     def variant(
         key: str, label: str, short: str, baseline: str = "nginx-uwsgi", **kw: Any
@@ -307,23 +324,20 @@ def configs() -> list[Config]:
             "uwsgi-log",
             "nginx-uwsgi with uWSGI's request log on too (through supervisord)",
             "+ uWSGI request log",
-            answers={"_uwsgi_request_log": "on"},
-            varies=ini,
+            edits=(UWSGI_REQUEST_LOG,),
         ),
         variant(
             "no-access-log",
             "nginx-uwsgi with no request log at all (nginx access_log off)",
             "no request log at all",
-            answers={"_access_log": "false"},
-            varies=site,
+            edits=(NO_ACCESS_LOG,),
         ),
         # The defaults the bench argued for, one at a time undone.
         variant(
             "unbuffered-log",
             "nginx-uwsgi, nginx's access log written line by line (not buffered)",
             "unbuffered access log",
-            answers={"_access_log_buffer_kb": "0"},
-            varies=site,
+            edits=(UNBUFFERED_ACCESS_LOG,),
         ),
         variant(
             "max-requests-5000",
@@ -343,8 +357,7 @@ def configs() -> list[Config]:
             "nginx-uwsgi with nginx worker_processes 1 (auto: one per CPU)",
             "nginx 1 worker",
             sets=EXTRA,
-            answers={"_nginx_worker_processes": "1"},
-            varies=("nginx/nginx.conf",),
+            edits=(NGINX_ONE_WORKER,),
         ),
         # A burst: more connections than uWSGI's own listen queue (100) holds.
         variant(
@@ -370,16 +383,14 @@ def configs() -> list[Config]:
             "nginx-http, upstream keep-alive",
             baseline="nginx-http",
             # The upstream's address is then looked up once, at nginx's start.
-            answers={"_upstream_keepalive": "32"},
-            varies=(*ini, *site),
+            edits=UPSTREAM_KEEPALIVE,
         ),
         variant(
             "standalone-no-keepalive",
             "standalone without http-keepalive (the router closes every client connection)",
             "standalone, no keep-alive",
             baseline="standalone",
-            answers={"_http_keepalive": "false"},
-            varies=ini,
+            edits=(NO_HTTP_KEEPALIVE,),
             **standalone,
         ),
         # Further diagnostics (most of them only in --set extra).
@@ -397,16 +408,14 @@ def configs() -> list[Config]:
             "thunder-lock",
             "nginx-uwsgi with uWSGI thunder-lock = true",
             "thunder-lock",
-            answers={"_thunder_lock": "true"},
-            varies=ini,
+            edits=(THUNDER_LOCK,),
             sets=EXTRA,
         ),
         variant(
             "no-memory-report",
             "nginx-uwsgi without memory-report (stats)",
             "no memory-report",
-            answers={"_memory_report": "false"},
-            varies=ini,
+            edits=(NO_MEMORY_REPORT,),
             sets=EXTRA,
         ),
         variant(
@@ -423,8 +432,7 @@ def configs() -> list[Config]:
             "standalone with uWSGI's request log off",
             "standalone, no request log",
             baseline="standalone",
-            answers={"_uwsgi_request_log": "off"},
-            varies=ini,
+            edits=(NO_UWSGI_REQUEST_LOG,),
             sets=EXTRA,
             **standalone,
         ),

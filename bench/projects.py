@@ -1,5 +1,6 @@
-"""The baked projects of a run: each build's own, and those baked with a
-configuration's answers (a variant: processes x threads, a private setting)."""
+"""The baked projects of a run: each build's own, those baked with a configuration's
+answers (a variant: processes x threads, a fact such as _listen), and the build's
+files a configuration edits (bench/variants.py)."""
 
 from __future__ import annotations
 
@@ -79,15 +80,24 @@ class Projects:
             self._baked[key] = bake(self.root / f"variant-{name}", dict(answers))
         return self._baked[key]
 
-    def variant_project(self, config: Config) -> Path | None:
-        """The project baked with a configuration's answers on top of its build's; None
-        for a configuration without answers. Each file it `varies` must differ from the
-        build's own (else the answers changed nothing the bench mounts)."""
-        if not config.answers:
-            return None
-        build = self.project(config.build)
-        project = self.bake(**BAKED_ANSWERS[config.build], **config.answers)
-        for relative in config.varies:
-            if (project / relative).read_bytes() == (build / relative).read_bytes():
-                raise BenchError(f"{config.key}: {config.answers} left {relative} as it is")
-        return project
+    def variant_files(self, config: Config) -> dict[str, Path]:
+        """A configuration's own versions of its build's files, by their path in the
+        project: those it `varies`, from the project baked with its answers on top of
+        its build's (each must differ from the build's own, else the answers changed
+        nothing the bench mounts), and those it edits, written beside the bakes."""
+        files: dict[str, Path] = {}
+        if config.answers:
+            build = self.project(config.build)
+            project = self.bake(**BAKED_ANSWERS[config.build], **config.answers)
+            for relative in config.varies:
+                if (project / relative).read_bytes() == (build / relative).read_bytes():
+                    raise BenchError(f"{config.key}: {config.answers} left {relative} as it is")
+                files[relative] = project / relative
+        for edit in config.edits:
+            source = files.get(edit.file, self.project(config.build) / edit.file)
+            edited = self.root / f"edited-{config.key}" / edit.file
+            text = edit.apply(source.read_text())
+            edited.parent.mkdir(parents=True, exist_ok=True)
+            edited.write_text(text)
+            files[edit.file] = edited
+        return files

@@ -2,8 +2,8 @@
 or the native run (bench/native.py), from one run's Workspace.
 
 Docker stacks are the baked projects' own compose files plus an override file
-per configuration (image names, labels, bind mounts: the files a variant's bake
-changes, or the bench's own). wrk runs in the front container's network
+per configuration (image names, labels, bind mounts: the files a variant's bake or
+edits change, or the bench's own). wrk runs in the front container's network
 namespace (nsenter with the host's wrk), against its loopback: traffic to a
 published port would go through docker-proxy. The native
 run starts the same supervisord.conf, uwsgi.ini and nginx config on this
@@ -50,22 +50,20 @@ class Stacks:
 
     def config_files(self, config: Config) -> list[Path]:
         """The build's compose files and this configuration's override: the files its
-        answers vary (from their own bake) and the bench's own files mounted over the
-        build's, its compose settings."""
+        answers vary (from their own bake) or its edits change, and the bench's own
+        files, mounted over the build's; its compose settings."""
         files = self.images.compose_files(config.build)
         services: dict[str, dict[str, Any]] = {
             service: {"labels": {LABEL: self.run_id}}
             for service in self.images.services(config.build)
         }
         mounts = [(mount.service, mount.target, mount.source) for mount in config.mounts]
-        variant = self.projects.variant_project(config)
-        if variant is not None:
-            for relative in config.varies:
-                if relative == COMPOSE_FILE:
-                    files = [variant / COMPOSE_FILE, *files[1:]]
-                else:
-                    service, target = MOUNTED_FILES[relative]
-                    mounts.append((service, target, variant / relative))
+        for relative, source in self.projects.variant_files(config).items():
+            if relative == COMPOSE_FILE:
+                files = [source, *files[1:]]
+            else:
+                service, target = MOUNTED_FILES[relative]
+                mounts.append((service, target, source))
         for service, target, source in mounts:
             services[service].setdefault("volumes", []).append(f"{source}:{target}:ro")
         for service, settings in config.override.items():

@@ -56,7 +56,7 @@ def next_steps(plan: Plan, project: Path, first: str) -> str:
     """What to run now (`first`, then the stack), and where the service answers."""
     front = "nginx" if plan.nginx else "uWSGI's HTTP router"
     return (
-        f"\nCreated {project.name}/ ({plan.answers['server']}: {front} faces clients).\n"
+        f"\nCreated {project.name}/ ({plan.server}: {front} faces clients).\n"
         f"  cd {project.name}\n{first}"
         "  docker compose up --build --wait --wait-timeout 120\n"
         f"  open {plan.front_url}\n"
@@ -64,7 +64,7 @@ def next_steps(plan: Plan, project: Path, first: str) -> str:
 
 
 def main() -> int:
-    plan = Plan(ANSWERS)
+    plan = Plan.read(ANSWERS)
     project = Path.cwd()
     remove_unused(plan, project)
     write_env(project)

@@ -12,7 +12,7 @@ import sys
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
 sys.path.insert(0, {{ template_root | tojson }})
-from hooks.plan import problems  # noqa: E402
+from hooks.answers import problems  # noqa: E402
 
 
 def main() -> int:

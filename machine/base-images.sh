@@ -8,7 +8,7 @@
 # Usage: machine/base-images.sh [PYTHON_VERSION]   (default: the first choice
 # of python_version in cookiecutter.json)
 #
-# The official references come from `python3 -m hooks.plan images`. Each is
+# The official references come from `python3 -m machine.images`. Each is
 # used when it is present locally or `docker pull` gets it. Otherwise a local
 # stand-in is used, built from Debian packages with debootstrap (no registry
 # needed) by the recipes in machine/standin/ and cached as a tagged image:
@@ -290,16 +290,16 @@ main() {
     local version plan python_ref nginx_ref postgres_ref python_image nginx_image postgres_image
     version=${1:-$(python3 -c 'import json; print(json.load(open("cookiecutter.json"))["python_version"][0])')}
     local status=0
-    plan=$(python3 -m hooks.plan images "$version") || status=$?
+    plan=$(python3 -m machine.images "$version") || status=$?
     if [ "$status" != 0 ]; then
-        log "ERROR: python3 -m hooks.plan images $version failed (see above)"
+        log "ERROR: python3 -m machine.images $version failed (see above)"
         exit "$status"
     fi
     python_ref=$(sed -n 's/^PYTHON_IMAGE=//p' <<<"$plan")
     nginx_ref=$(sed -n 's/^NGINX_IMAGE=//p' <<<"$plan")
     postgres_ref=$(sed -n 's/^POSTGRES_IMAGE=//p' <<<"$plan")
     if [ -z "$python_ref" ] || [ -z "$nginx_ref" ] || [ -z "$postgres_ref" ]; then
-        die "unexpected output of hooks.plan images: $plan"
+        die "unexpected output of machine.images: $plan"
     fi
 
     docker info >/dev/null 2>&1 || die "no Docker engine answers; run machine/docker-engine.sh first"

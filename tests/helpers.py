@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hooks.plan import NGINX_SERVERS, TEMPLATE_ROOT, choices
+from hooks.answers import NGINX_SERVERS, TEMPLATE_ROOT, choices
 
 VENV_BIN = Path(sys.executable).parent
 

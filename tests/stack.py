@@ -105,7 +105,7 @@ class Stack:
     def uwsgi_stats(self) -> dict[str, Any]:
         """uWSGI's stats server, read from inside the app container (pids are the
         container's): the master's "pid" and each of "workers" with its "pid"."""
-        address = self.plan.fact("stats_address")
+        address = self.plan.stats_address
         code, output = self.exec(
             "app",
             [
@@ -187,7 +187,7 @@ def compose_stack(
         except Exception as error:
             raise RuntimeError(f"{error}\n--- logs\n{stack.run('logs --no-color')}") from error
         if wait:
-            front_port = plan.fact("nginx_port" if plan.nginx else "app_port")
+            front_port = plan.nginx_port if plan.nginx else plan.app_port
             assert stack.services.port_for(stack.front_service, front_port) == port
             if plan.https:
                 https_port_inside = plan.nginx_https_port

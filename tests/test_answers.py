@@ -11,17 +11,17 @@ import pytest
 
 from conftest import Bake
 from helpers import VENV_BIN, run
-from hooks.plan import (
+from hooks.answers import (
     BUFFER_SIZE_MAX,
     BUFFER_SIZE_MIN,
     NGINX_BUFFER_SIZE_MIN,
     NGINX_SERVERS,
     TEMPLATE_ROOT,
-    Plan,
     choices,
     problems,
     template_context,
 )
+from hooks.plan import Plan
 
 BAD_ANSWERS = [
     ("project_slug", "1service", "expected a lowercase Python identifier"),

@@ -14,7 +14,8 @@ from supervisor.options import ServerOptions
 
 from conftest import Bake
 from helpers import COMBINATIONS, VENV_BIN, combination_id, run
-from hooks.plan import SHAPES, Plan
+from hooks.answers import SHAPES
+from hooks.plan import Plan
 
 LISTENER_OPTIONS = {"socket", "uwsgi-socket", "http-socket", "http", "https", "https-socket"}
 JINJA_LEFTOVERS = re.compile(r"\{\{|\{%|\{#|cookiecutter\.(?!json\b)")

@@ -24,7 +24,8 @@ from test_kubernetes import container, kustomize, pod, validate
 from test_swarm import stack_config
 
 from helpers import run
-from hooks.plan import Plan, choices
+from hooks.answers import choices
+from hooks.plan import Plan
 
 DATABASE_FILES = [
     "ops/migrate.py",
@@ -152,7 +153,7 @@ def test_the_swarm_stack_reaches_the_database(bake: Any, database: str) -> None:
     volumes = {v["target"]: v for v in service["volumes"] if v["type"] == "volume"}
     if database == "postgres":
         secret = sources["database_url"]
-        uid = str(Plan.defaults().fact("app_uid"))
+        uid = str(Plan.defaults().app_uid)
         assert (secret["uid"], secret["gid"], secret["mode"]) == (uid, uid, 0o400)
         assert service["environment"]["DATABASE_URL_FILE"] == "/run/secrets/database_url"
         assert app["secrets"]["database_url"] == {

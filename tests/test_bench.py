@@ -26,8 +26,9 @@ from bench.report import (
     replace_readme_section,
 )
 from bench.stats import Run, ratio, rotated, summarize
+from bench.variants import Edit
 from conftest import Bake
-from hooks.plan import TEMPLATE_ROOT
+from hooks.answers import TEMPLATE_ROOT
 
 WRK_OUTPUT = Path(__file__).parent / "data" / "wrk"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -312,6 +313,26 @@ def test_every_variant_bakes_and_changes_what_it_varies(bake: Bake) -> None:
                 config.key,
                 relative,
             )
+
+
+def test_every_edit_applies_to_its_builds_bake(bake: Bake) -> None:
+    """Each edit (bench/variants.py) finds its text exactly once in the file its build's
+    bake writes, a file the bench knows where to mount: a template change that moves
+    that text fails here rather than in the middle of `make bench`."""
+    edited = [config for config in configs() if config.edits]
+    assert len(edited) >= 9
+    for config in edited:
+        assert not config.answers, config.key
+        base = bake(**BAKED_ANSWERS[config.build])
+        for edit in config.edits:
+            assert edit.file in MOUNTED_FILES, (config.key, edit.file)
+            text = (base / edit.file).read_text()
+            assert edit.apply(text) != text, config.key
+
+
+def test_an_edit_whose_text_is_gone_is_refused() -> None:
+    with pytest.raises(ValueError, match="occurs 0 times, expected once"):
+        Edit("ops/uwsgi.ini", "thunder-lock = true\n", "").apply("master = true\n")
 
 
 def test_configuration_sets() -> None:

@@ -54,11 +54,11 @@ def test_every_container_is_healthy(stack: Stack) -> None:
 
 def test_app_runs_as_non_root(stack: Stack) -> None:
     app = stack.container("app")
-    uid = str(stack.plan.fact("app_uid"))
+    uid = str(stack.plan.app_uid)
     assert app.image.attrs["Config"]["User"] == f"{uid}:{uid}"
     assert stack.exec("app", ["id", "-u"]) == (0, f"{uid}\n")
     if stack.plan.nginx:
-        nginx_uid = str(stack.plan.fact("nginx_uid"))
+        nginx_uid = str(stack.plan.nginx_uid)
         assert stack.exec("nginx", ["id", "-u"]) == (0, f"{nginx_uid}\n")
 
 

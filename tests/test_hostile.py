@@ -31,7 +31,8 @@ from helpers import (
     send_request,
     wait_until,
 )
-from hooks.plan import BUFFER_SIZE_MAX, NGINX_BUFFER_SIZE_MIN, Plan
+from hooks.answers import BUFFER_SIZE_MAX, NGINX_BUFFER_SIZE_MIN
+from hooks.plan import Plan
 from stack import Stack, compose_stack
 
 pytestmark = pytest.mark.docker

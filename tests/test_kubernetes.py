@@ -368,7 +368,7 @@ def test_nginx_reaches_the_app_over_tcp(
     app, nginx = container(objects, plan, "app"), container(objects, plan, "nginx")
     app_env = {var["name"]: var for var in app["env"]}
     nginx_env = {var["name"]: var for var in nginx["env"]}
-    port = plan.fact("app_port")
+    port = plan.app_port
     assert app_env["APP_ADDRESS"]["value"] == nginx_env["APP_ADDRESS"]["value"] == f":{port}"
     [listener] = app["ports"]
     service = objects["Service", f"{plan.k8s_name}-app"]["spec"]
@@ -389,7 +389,7 @@ def test_nginx_reaches_the_app_over_tcp(
     path, mode = files[f"{plan.k8s_name}-secret-key", "SECRET_KEY"]
     assert app_env["SECRET_KEY_FILE"]["value"] == path
     assert mode == 0o440
-    assert pod(objects, plan, "app")["securityContext"]["fsGroup"] == plan.fact("app_uid")
+    assert pod(objects, plan, "app")["securityContext"]["fsGroup"] == plan.app_uid
 
 
 def test_the_settings_secret_reaches_the_app_only(
@@ -412,7 +412,7 @@ def test_the_settings_secret_reaches_the_app_only(
         "/run/secrets"
     }
     spec = pod(objects, plan, "app")["securityContext"]
-    assert spec["fsGroup"] == spec["runAsGroup"] == spec["runAsUser"] == plan.fact("app_uid")
+    assert spec["fsGroup"] == spec["runAsGroup"] == spec["runAsUser"] == plan.app_uid
     # nginx: no Secret but its certificate (with https), no settings in its environment.
     nginx_files = secret_files(objects, plan, "nginx")
     assert {secret for secret, _ in nginx_files} <= {f"{plan.k8s_name}-tls"}

@@ -60,7 +60,7 @@ def services(stack: Stack) -> list[str]:
 
 
 def service_uid(stack: Stack, service: str) -> int:
-    return int(stack.plan.fact("app_uid" if service == "app" else "nginx_uid"))
+    return stack.plan.app_uid if service == "app" else stack.plan.nginx_uid
 
 
 def init_status(stack: Stack, service: str) -> dict[str, str]:

@@ -80,7 +80,7 @@ def native_nginx(project: Path, plan: Plan, app_address: str, folder: Path) -> I
     conf = folder / "nginx"
     site = render_nginx_conf(project, conf, app_address)
     port = free_port()
-    listen = f"listen {plan.fact('nginx_port')} default_server;"
+    listen = f"listen {plan.nginx_port} default_server;"
     assert listen in site
     (conf / "conf.d/default.conf").write_text(
         site.replace(listen, f"listen 127.0.0.1:{port} default_server;")

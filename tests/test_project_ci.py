@@ -16,7 +16,8 @@ import yaml
 
 from conftest import Bake
 from helpers import SERVERS, TEMPLATE_ROOT, VENV_BIN, free_port, run
-from hooks.plan import NGINX_SERVERS, Plan
+from hooks.answers import NGINX_SERVERS
+from hooks.plan import Plan
 
 PROJECT_WORKFLOW = ".github/workflows/ci.yml"
 TEMPLATE_WORKFLOW = TEMPLATE_ROOT / ".github" / "workflows" / "test.yml"

@@ -15,7 +15,8 @@ import pytest
 
 from conftest import Bake
 from helpers import SERVERS, json_lines, send_request, wait_until
-from hooks.plan import NGINX_SERVERS, Plan
+from hooks.answers import NGINX_SERVERS
+from hooks.plan import Plan
 from stack import Stack, compose_stack, write_env
 
 pytestmark = pytest.mark.docker

@@ -46,7 +46,8 @@ from helpers import (
     seconds,
     wait_until,
 )
-from hooks.plan import TEMPLATE_ROOT, Plan
+from hooks.answers import TEMPLATE_ROOT
+from hooks.plan import Plan
 from stack import docker_client, health, write_env
 
 pytestmark = pytest.mark.docker
@@ -213,7 +214,7 @@ class SwarmStack:
                 "python3",
                 "-c",
                 LOAD_SCRIPT,
-                f"nginx:{self.plan.fact('nginx_port')}",
+                f"nginx:{self.plan.nginx_port}",
                 str(CLIENTS),
                 str(requests),
                 str(seconds),
@@ -473,7 +474,7 @@ def test_stack_file_follows_compose_uwsgi_and_the_plan(bake: Bake, server: str) 
     assert "source" not in next(v for v in nginx["volumes"] if v["type"] == "volume")
 
     # One listener setting: TCP on the app's port, for nginx on any node.
-    address = f":{plan.fact('app_port')}"
+    address = f":{plan.app_port}"
     assert app["environment"]["APP_ADDRESS"] == nginx["environment"]["APP_ADDRESS"] == address
     assert app["deploy"]["endpoint_mode"] == nginx["deploy"]["endpoint_mode"] == "dnsrr"
 
@@ -513,7 +514,7 @@ def test_stack_file_follows_compose_uwsgi_and_the_plan(bake: Bake, server: str) 
     # The settings (all of .env) and the secret key as files of the app's user only, the
     # settings where the image's CMD reads them, made from .env under a name that follows
     # its content (SETTINGS_VERSION); nothing for nginx (which has no secret without https).
-    uid = str(plan.fact("app_uid"))
+    uid = str(plan.app_uid)
     secrets = {secret["source"]: secret for secret in app["secrets"]}
     assert list(secrets) == ["settings", "secret_key"]
     for secret in secrets.values():
@@ -533,7 +534,7 @@ def test_stack_file_follows_compose_uwsgi_and_the_plan(bake: Bake, server: str) 
     assert nginx["ports"] == [
         {
             "mode": "host",
-            "target": plan.fact("nginx_port"),
+            "target": plan.nginx_port,
             "published": plan.answers["http_port"],
         }
     ]
@@ -609,7 +610,7 @@ def test_three_app_replicas_become_healthy_behind_nginx(deployed: SwarmStack) ->
 
 def test_replicas_run_locked_down(deployed: SwarmStack) -> None:
     """What compose sets, on the swarm's containers (no-new-privileges is the engine's)."""
-    uid = deployed.plan.fact("app_uid")
+    uid = deployed.plan.app_uid
     for container in deployed.containers("app"):
         host = container.attrs["HostConfig"]
         assert host["Init"] is True
@@ -631,7 +632,7 @@ def test_the_settings_reach_the_app_replicas_only(deployed: SwarmStack) -> None:
     """.env, as the secret named after its content: a file of the app's user only in each
     replica, its GREETING in the environment of supervisord and every uWSGI process there
     (beside the stack's own APP_ADDRESS); nginx has no such file, secret or setting."""
-    uid = deployed.plan.fact("app_uid")
+    uid = deployed.plan.app_uid
     settings = settings_file(deployed.project / "Dockerfile")
     assert deployed.settings_secret() == f"{deployed.name}_settings_{env_hash(deployed.project)}"
     for container in deployed.containers("app"):
@@ -646,7 +647,7 @@ def test_the_settings_reach_the_app_replicas_only(deployed: SwarmStack) -> None:
         assert programs["supervisord"] == programs["exit_on_fatal.py"] == 1, environs
         assert programs["uwsgi"] > deployed.plan.replica_workers, environs
         assert {(address, greeting) for _, address, greeting in served} == {
-            (f":{deployed.plan.fact('app_port')}", GREETING)
+            (f":{deployed.plan.app_port}", GREETING)
         }
     [nginx] = deployed.containers("nginx")
     code, output = nginx.exec_run(["ls", "-A", "/run/secrets"])

@@ -1,0 +1,113 @@
+"""Variants no project is made with: each is a small, explicit text edit of a file its
+build's bake writes (uwsgi.ini, nginx's site or nginx.conf), mounted over the build's
+image like a file a variant's bake changes. The template has no switch for them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+UWSGI_INI = "ops/uwsgi.ini"
+SITE = "nginx/templates/default.conf.template"
+NGINX_CONF = "nginx/nginx.conf"
+
+
+@dataclass(frozen=True)
+class Edit:
+    """`old`, which occurs exactly once in a baked file, replaced by `new`."""
+
+    file: str  # relative to the project, one of configs.MOUNTED_FILES
+    old: str
+    new: str
+
+    def apply(self, text: str) -> str:
+        found = text.count(self.old)
+        if found != 1:
+            raise ValueError(f"{self.file}: {self.old!r} occurs {found} times, expected once")
+        return text.replace(self.old, self.new)
+
+
+# nginx-uwsgi: uWSGI logs every request too, beside nginx.
+UWSGI_REQUEST_LOG = Edit(
+    UWSGI_INI,
+    "; nginx already logs every request; a second line per request here costs throughput.\n"
+    "; Errors and uWSGI's own messages are still logged.\n"
+    "disable-logging = true\n",
+    "; The health check's requests are not worth a log line every few seconds.\n"
+    "route = ^$(HEALTHCHECK_PATH)$ donotlog:\n",
+)
+# standalone: no request log at all.
+NO_UWSGI_REQUEST_LOG = Edit(
+    UWSGI_INI,
+    UWSGI_REQUEST_LOG.new,
+    "; No request log: a line per request here costs throughput.\n"
+    "; Errors and uWSGI's own messages are still logged.\n"
+    "disable-logging = true\n",
+)
+# One accept at a time among the workers (uWSGI's thunder-lock).
+VACUUM = "; Remove the sockets and files uWSGI created when it exits.\nvacuum = true\n"
+THUNDER_LOCK = Edit(
+    UWSGI_INI,
+    VACUUM,
+    "; One worker at a time is woken to accept a connection, not every one of them.\n"
+    "thunder-lock = true\n" + VACUUM,
+)
+NO_MEMORY_REPORT = Edit(
+    UWSGI_INI, "stats-http = true\nmemory-report = true\n", "stats-http = true\n"
+)
+# standalone: the router closes every client connection after its answer.
+NO_HTTP_KEEPALIVE = Edit(
+    UWSGI_INI,
+    "; Keep clients' connections open between requests, as HTTP/1.1 clients expect.\n"
+    "; HTTP/1.0 ones (ab -k) still get theirs closed after each answer: the router keeps\n"
+    "; only HTTP/1.1 connections alive.\n"
+    "http-keepalive = 1\n",
+    "",
+)
+# nginx-http: nginx keeps its connections to uWSGI open (an upstream block, HTTP/1.1).
+UPSTREAM_KEEPALIVE = (
+    Edit(
+        UWSGI_INI,
+        "\nhttp-socket = $(APP_ADDRESS)\n",
+        "\n; HTTP/1.1: nginx keeps its connections open between requests.\n"
+        "http11-socket = $(APP_ADDRESS)\n",
+    ),
+    Edit(
+        SITE,
+        "    default 1;\n}\n",
+        "    default 1;\n}\n"
+        "\n"
+        "# uWSGI, over connections kept open between requests. Its address is looked up once,\n"
+        "# when nginx starts: a recreated or scaled app needs nginx reloaded.\n"
+        "upstream app {\n"
+        "    server ${APP_UPSTREAM};\n"
+        "    keepalive 32;\n"
+        "}\n",
+    ),
+    Edit(
+        SITE,
+        "        # A connection per request, so $app is looked up again each second. Kept open\n"
+        "        # (an upstream block, http11-socket) they answered 1.36x the requests, but each\n"
+        "        # holds a uWSGI thread while idle (more of them than threads: p99 2.6 s), and an\n"
+        "        # upstream's address is looked up only at start (nginx 1.27.3's `resolve` lifts"
+        " that).\n"
+        "        proxy_pass http://$app;\n",
+        "        proxy_pass http://app;\n"
+        "        proxy_http_version 1.1;\n"
+        '        proxy_set_header Connection "";\n',
+    ),
+)
+BUFFERED_ACCESS_LOG = (
+    "    # Written in 64 KB batches (at least every second): one write per request through\n"
+    "    # Docker's log driver cost about a tenth of the throughput.\n"
+    "    access_log /var/log/nginx/access.log json buffer=64k flush=1s if=$loggable;\n"
+)
+NO_ACCESS_LOG = Edit(
+    SITE, BUFFERED_ACCESS_LOG, "    # No request is logged.\n    access_log off;\n"
+)
+UNBUFFERED_ACCESS_LOG = Edit(
+    SITE,
+    BUFFERED_ACCESS_LOG,
+    "    # Each line is written at once.\n"
+    "    access_log /var/log/nginx/access.log json if=$loggable;\n",
+)
+NGINX_ONE_WORKER = Edit(NGINX_CONF, "\nworker_processes auto;\n", "\nworker_processes 1;\n")

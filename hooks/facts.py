@@ -1,0 +1,99 @@
+"""The facts of cookiecutter.json: its private `_name` variables (ports, paths, image
+names, timeouts, limits), each typed and with its reason, or where the generated
+files give it. Their values are in cookiecutter.json, which every fact must have;
+the plan reads `_app_port` as `plan.app_port`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Facts:
+    """cookiecutter.json's private variables, typed (a missing one fails the bake)."""
+
+    # Ports inside the containers: uWSGI's TCP listener, nginx's (unprivileged) ports.
+    app_port: int
+    nginx_port: int
+    nginx_https_port: int
+    postgres_port: int
+
+    # HTTPS at nginx (the site's comments give Mozilla's intermediate profile).
+    certs_dir: str
+    tls_protocols: str
+    tls_ciphers: str
+    hsts_max_age_s: int
+    self_signed_days: int  # `make cert`'s certificate
+
+    # Paths and names the app, nginx and the health checks share.
+    socket_path: str  # the unix socket, on a volume nginx and the app share
+    healthcheck_path: str
+    request_id_header: str
+    stats_address: str  # uWSGI's stats server, on the container's loopback only
+    master_fifo: str  # `make reload` writes to it
+
+    # Users, matching the images' own (the app's is the Dockerfile's).
+    app_uid: int
+    nginx_uid: int
+    postgres_uid: int
+    postgres_user: str
+
+    # The official base images; the Python one with {python_version} in it.
+    python_image_pattern: str
+    nginx_image: str
+    postgres_image: str
+
+    # uWSGI (uwsgi.ini gives each its reason).
+    harakiri: int
+    listen: int
+    # Worker recycling, rarely: under lazy-apps each recycle imports the app again
+    # (make bench measured recycling every 5000 requests).
+    max_requests: int
+    max_worker_lifetime_s: int
+    reload_on_rss_mb: int
+    # Without nginx, how long the app reads on what a client still sends after its answer.
+    linger_s: int
+
+    # nginx (the site gives each its reason).
+    response_headers_kb: int
+    static_max_age_s: int
+    # nginx gives up on an app address after this long and tries the next: a replica
+    # that vanished answers nothing, while a live one, however busy, accepts within one
+    # SYN retry (1 s). nginx's default is 60 s.
+    nginx_connect_timeout: int
+
+    # Docker's health check in the images; the orchestrators' probes follow it.
+    healthcheck_interval: int
+    healthcheck_start_interval: int
+    healthcheck_timeout: int
+    healthcheck_retries: int
+    app_start_period: int
+    nginx_start_period: int
+
+    # Orchestrated replicas. Enough app replicas that one being replaced leaves two;
+    # Kubernetes' autoscaler adds up to app_max_replicas, at autoscale_cpu_percent of
+    # the request; nginx_replicas on Kubernetes (the swarm stack runs one on each node).
+    app_replicas: int
+    app_max_replicas: int
+    autoscale_cpu_percent: int
+    nginx_replicas: int
+
+    # What a replica may use. One CPU for each app replica (processes = auto counts it:
+    # two workers), at least a quarter of one set aside; nginx needs a fraction of what
+    # the app does.
+    app_cpu_limit_millis: int
+    app_cpu_request_millis: int
+    app_memory_request_mb: int
+    # An app replica's memory besides its workers: the master, supervisord, request
+    # bodies buffered in /tmp (a tmpfs, counted as its memory).
+    app_memory_overhead_mb: int
+    nginx_cpu_limit_millis: int
+    nginx_memory_limit_mb: int
+    nginx_cpu_request_millis: int
+    nginx_memory_request_mb: int
+
+    # Kubernetes' liveness probe only has to catch a dead app.
+    liveness_period: int
+    # A stopping pod keeps serving (preStop) while Kubernetes takes it out of its
+    # Service's endpoints, before its process gets SIGTERM.
+    drain_seconds: int

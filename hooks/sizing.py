@@ -1,0 +1,55 @@
+"""nginx's buffers, sized from uWSGI's buffer-size so that all nginx accepts fits in
+uWSGI once passed on: a request too big gets a 4xx from nginx, never a 5xx from uWSGI
+("invalid request block size", "uwsgi request is too big")."""
+
+from __future__ import annotations
+
+# What nginx may pass upstream, for sizing its header buffers: its first buffer
+# (client_header_buffer_size, 1k by default), at most 1000 header lines
+# (max_headers, nginx >= 1.29.8 and Debian's patched packages), each growing by
+# up to 7 bytes as a uwsgi variable ("HTTP_" and two 2-byte lengths, for a bare
+# "name:" line), the path and query passed again (PATH_INFO, QUERY_STRING), and
+# nginx's own variables (uwsgi_params, under 1 KB).
+NGINX_FIRST_HEADER_BUFFER = 1024
+NGINX_MAX_HEADERS = 1000
+UWSGI_VARIABLE_GROWTH = 7
+NGINX_OWN_VARIABLES = 1024
+# nginx's buffers for an answer from the app, by default: 8 of a memory page.
+NGINX_RESPONSE_BUFFERS = 8
+PAGE_KB = 4
+
+
+def header_buffer_kb(buffer_size: int) -> int:
+    """The size of nginx's large header buffers: the longest request or header line it
+    takes, an eighth of buffer_size (8k for 65535, nginx's default)."""
+    return (buffer_size + 1) // 8 // 1024
+
+
+def header_buffers(buffer_size: int) -> int:
+    """How many large header buffers nginx gets: as many as keep the worst request it
+    may pass upstream within uWSGI's buffer_size (4 for 65535, nginx's default)."""
+    line = header_buffer_kb(buffer_size) * 1024
+    room = (
+        buffer_size
+        - NGINX_FIRST_HEADER_BUFFER
+        - NGINX_MAX_HEADERS * UWSGI_VARIABLE_GROWTH
+        - 2 * line
+        - NGINX_OWN_VARIABLES
+    )
+    return room // line
+
+
+def uwsgi_max_vars(buffer_size: int) -> int:
+    """uWSGI's max-vars, enough for every variable a buffer_size packet can hold (each
+    takes at least 8 bytes; each max-vars unit holds two). uWSGI's default (64) drops
+    requests with more than about 110 headers."""
+    return buffer_size // 16
+
+
+def response_buffers(response_headers_kb: int) -> str:
+    """nginx's buffers for the rest of an app's answer (its first buffer holds the
+    headers): nginx's default, 8 of a 4 KB page, or more pages when the busy buffers
+    (at least as big as the first) would not fit in all of them but one, which nginx
+    refuses."""
+    pages = max(NGINX_RESPONSE_BUFFERS, response_headers_kb // PAGE_KB + 1)
+    return f"{pages} {PAGE_KB}k"
