@@ -86,10 +86,8 @@ UPSTREAM_KEEPALIVE = (
     Edit(
         SITE,
         "        # A connection per request, so $app is looked up again each second. Kept open\n"
-        "        # (an upstream block, http11-socket) they answered 1.36x the requests, but each\n"
-        "        # holds a uWSGI thread while idle (more of them than threads: p99 2.6 s), and an\n"
-        "        # upstream's address is looked up only at start (nginx 1.27.3's `resolve` lifts"
-        " that).\n"
+        "        # (an upstream block, http11-socket), each would hold a uWSGI thread while idle,\n"
+        "        # and an upstream's address is looked up only at start.\n"
         "        proxy_pass http://$app;\n",
         "        proxy_pass http://app;\n"
         "        proxy_http_version 1.1;\n"
@@ -98,7 +96,7 @@ UPSTREAM_KEEPALIVE = (
 )
 BUFFERED_ACCESS_LOG = (
     "    # Written in 64 KB batches (at least every second): one write per request through\n"
-    "    # Docker's log driver cost about a tenth of the throughput.\n"
+    "    # Docker's log driver is slow under load.\n"
     "    access_log /var/log/nginx/access.log json buffer=64k flush=1s if=$loggable;\n"
 )
 NO_ACCESS_LOG = Edit(

@@ -217,6 +217,16 @@ class Plan(Replicas):
         }
 
     @property
+    def dockerfile_folders(self) -> list[str]:
+        """The project's folders with a Dockerfile: the app's, nginx's, the database's."""
+        folders = ["/"]
+        if self.nginx:
+            folders.append("/nginx")
+        if self.database == "postgres":
+            folders.append("/db")
+        return folders
+
+    @property
     def unused_paths(self) -> list[str]:
         """Files and folders of the template this plan does not use."""
         unused = []

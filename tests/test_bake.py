@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sys
@@ -108,6 +109,21 @@ def test_no_stray_blank_lines(project: Path) -> None:
         most_blank_lines = 2 if path.name.endswith((".py", ".py.mako")) else 1
         assert "\n" * (most_blank_lines + 2) not in text, f"{name}: a run of blank lines"
         assert not re.search(r"[ \t]+$", text, re.MULTILINE), f"{name}: trailing whitespace"
+
+
+def test_makefile_rules_stand_apart(project: Path) -> None:
+    """Each rule of the Makefile starts after a blank line or its comment, never right
+    under another rule's recipe (a Jinja block eating the blank line between them)."""
+    lines = (project / "Makefile").read_text().splitlines()
+    for before, line in itertools.pairwise(lines):
+        if re.match(r"[a-z$][^=\t]*:[^=]", line):
+            assert not before.startswith("\t"), f"Makefile: {line.split(':')[0]} follows a recipe"
+
+
+def test_the_readme_has_no_section_the_answers_do_without(project: Path, plan: Plan) -> None:
+    readme = (project / "README.md").read_text()
+    assert ("\n## Database\n" in readme) == plan.sql
+    assert ("\n## HTTPS\n" in readme) == plan.nginx
 
 
 def test_python_is_ruff_clean(project: Path) -> None:

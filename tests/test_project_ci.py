@@ -85,8 +85,11 @@ def test_actions_are_pinned_by_commit_the_same_everywhere(bake: Bake) -> None:
 
 
 @pytest.mark.parametrize("server", SERVERS)
-def test_dependabot_file_matches_its_schema_and_watches_every_pin(bake: Bake, server: str) -> None:
-    project = bake(server=server)
+@pytest.mark.parametrize("database", ["none", "postgres"])
+def test_dependabot_file_matches_its_schema_and_watches_every_pin(
+    bake: Bake, server: str, database: str
+) -> None:
+    project = bake(server=server, database=database)
     config = project / ".github" / "dependabot.yml"
     check = [str(VENV_BIN / "check-jsonschema"), "--builtin-schema", "vendor.dependabot"]
     run([*check, str(config)])

@@ -14,18 +14,14 @@ from {{ cookiecutter.project_slug }}.extensions import db
 
 @pytest.fixture
 def app(tmp_path: Path) -> Flask:
-    """The app on a new database, brought to head by the migrations, as on a start."""
+    """The app on a new database of its own (conftest's app, here on a file of the test's),
+    brought to head by the migrations, as on a start."""
     app = create_app(
         {"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite3'}"}
     )
     with app.app_context():
         upgrade()
     return app
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def test_a_note_is_kept(client: FlaskClient) -> None:

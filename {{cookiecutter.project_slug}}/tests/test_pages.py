@@ -1,14 +1,6 @@
 """The app's pages, through Flask's test client."""
 
-import pytest
 from flask.testing import FlaskClient
-
-from {{ cookiecutter.project_slug }} import create_app
-
-
-@pytest.fixture
-def client() -> FlaskClient:
-    return create_app({"TESTING": True}).test_client()
 
 
 def test_index_answers(client: FlaskClient) -> None:
