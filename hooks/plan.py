@@ -174,7 +174,7 @@ def problems(answers: Mapping[str, Any]) -> list[str]:
     slug = answers.get("project_slug")
     if not isinstance(slug, str) or not SLUG.fullmatch(slug) or keyword.iskeyword(slug):
         bad("project_slug", "expected a lowercase Python identifier such as 'flask_service'")
-    for field in ("server", "database", "python_version"):
+    for field in ("server", "database", "worker", "python_version"):
         if answers.get(field) not in choices(field):
             bad(field, "expected one of " + ", ".join(choices(field)))
     for field in ("http_port", "https_port"):
@@ -247,6 +247,39 @@ class Plan:
     def sql(self) -> bool:
         """Has a database: Flask-SQLAlchemy, Flask-Migrate, migrations before serving."""
         return self.database != "none"
+
+    @property
+    def worker(self) -> str:
+        """The background worker: "none", "rq" or "celery"."""
+        return self.answers.get("worker", "none")
+
+    @property
+    def queue(self) -> bool:
+        """Has a worker: a worker service, Redis as its queue, an example job."""
+        return self.worker != "none"
+
+    @property
+    def worker_queues(self) -> str:
+        """The queues the project's worker takes unless WORKER_QUEUES says otherwise:
+        each library's default queue."""
+        return {"rq": "default", "celery": "celery"}.get(self.worker, "")
+
+    @property
+    def job_stop_wait(self) -> int:
+        """supervisor waits this long for a running job to finish after SIGTERM (the
+        longest a job may run, job_timeout_s, and a little) before it sends SIGKILL."""
+        return self.job_timeout_s + 5
+
+    @property
+    def worker_stop_grace_period(self) -> int:
+        """Docker waits longer than supervisor before it sends SIGKILL."""
+        return self.job_stop_wait + 5
+
+    @property
+    def requirements_lock(self) -> str:
+        """The name of the pinned requirements in templates/requirements/ (and
+        dev-NAME): one per database answer, and per worker where there is one."""
+        return self.database + (f"-{self.worker}" if self.queue else "")
 
     @cached_property
     def shape(self) -> Shape:
@@ -488,6 +521,7 @@ class Plan:
             "PYTHON_IMAGE": self.python_image,
             "NGINX_IMAGE": self.nginx_image,
             "POSTGRES_IMAGE": self.postgres_image,
+            "REDIS_IMAGE": self.redis_image,
         }
 
     @property
@@ -512,6 +546,16 @@ class Plan:
             ]
         if self.database != "postgres":
             unused.append("db")
+        if not self.queue:
+            unused += [
+                f"{self.answers['project_slug']}/jobs.py",
+                "ops/worker.conf",
+                "ops/worker.py",
+                "ops/worker_healthcheck.py",
+                "tests/test_jobs.py",
+            ]
+        if self.worker != "celery":
+            unused.append(f"{self.answers['project_slug']}/worker.py")
         return unused
 
 
@@ -530,7 +574,7 @@ class PlanExtension(Extension):
 
 def main(argv: list[str]) -> int:
     """`python3 -m hooks.plan images [PYTHON_VERSION]`: the official base images, one
-    line each: PYTHON_IMAGE=, NGINX_IMAGE=, POSTGRES_IMAGE=."""
+    line each: PYTHON_IMAGE=, NGINX_IMAGE=, POSTGRES_IMAGE=, REDIS_IMAGE=."""
     if len(argv) in (1, 2) and argv[0] == "images":
         version = argv[1] if len(argv) == 2 else choices("python_version")[0]
         if version not in choices("python_version"):
@@ -544,7 +588,7 @@ def main(argv: list[str]) -> int:
         return 0
     print(
         "usage: python3 -m hooks.plan images [PYTHON_VERSION]\n"
-        "prints PYTHON_IMAGE=, NGINX_IMAGE= and POSTGRES_IMAGE= (the official base images)",
+        "prints PYTHON_IMAGE=, NGINX_IMAGE=, POSTGRES_IMAGE= and REDIS_IMAGE= (the official base images)",
         file=sys.stderr,
     )
     return 2

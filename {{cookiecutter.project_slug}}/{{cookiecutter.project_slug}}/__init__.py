@@ -11,10 +11,10 @@ from typing import Any
 
 from flask import Flask
 {% if plan.sql %}
-from . import notes, pages
+from . import {{ "jobs, " if plan.queue }}notes, pages
 from .models import db, migrate
 {%- else %}
-from . import pages
+from . import {{ "jobs, " if plan.queue }}pages
 {%- endif %}
 
 
@@ -33,5 +33,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db)
     app.register_blueprint(notes.blueprint)
+{%- endif %}
+{%- if plan.worker == "celery" %}
+    jobs.celery_init_app(app)
+{%- endif %}
+{%- if plan.queue %}
+    app.register_blueprint(jobs.blueprint)
 {%- endif %}
     return app

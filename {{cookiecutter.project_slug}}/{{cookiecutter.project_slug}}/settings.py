@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+{%- elif plan.queue %}
+
+import os
 {%- endif %}
 
 PROJECT_NAME = {{ cookiecutter.project_name | tojson }}
@@ -34,4 +37,11 @@ def database_url() -> str | None:
 SQLALCHEMY_DATABASE_URI = database_url()
 # Check a pooled connection before use: the database may have restarted since.
 SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+{%- endif %}
+{%- if plan.queue %}
+
+# The queue's Redis (compose sets it: the redis service, with its password).
+REDIS_URL = os.environ.get("REDIS_URL", "redis://localhost:{{ plan.redis_port }}/0")
+# The longest a job may run; a worker asked to stop waits for it.
+JOB_TIMEOUT_S = int(os.environ.get("JOB_TIMEOUT_S", "{{ plan.job_timeout_s }}"))
 {%- endif %}
