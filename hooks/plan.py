@@ -553,6 +553,7 @@ class Plan:
                 "ops/worker.py",
                 "ops/worker_healthcheck.py",
                 "tests/test_jobs.py",
+                "redis-server",
             ]
         if self.worker != "celery":
             unused.append(f"{self.answers['project_slug']}/worker.py")

@@ -41,12 +41,12 @@ from flask import Flask, Response, has_request_context, request
 from flask.cli import ScriptInfo
 from flask.logging import default_handler
 from werkzeug.exceptions import MethodNotAllowed, NotFound
+{%- if plan.server == "nginx-http" %}
+from werkzeug.middleware.proxy_fix import ProxyFix
+{%- endif %}
 from werkzeug.routing import RequestRedirect
 {%- if not plan.nginx %}
 from werkzeug.wsgi import ClosingIterator
-{%- endif %}
-{%- if plan.server == "nginx-http" %}
-from werkzeug.middleware.proxy_fix import ProxyFix
 {%- endif %}
 
 DEFAULT_APP = "{{ cookiecutter.project_slug }}"

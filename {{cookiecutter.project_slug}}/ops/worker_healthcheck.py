@@ -1,7 +1,9 @@
 {%- set plan = cookiecutter | plan -%}
 """The worker's health check: alive and connected to its queue.
 
-Exits 0 when Redis (REDIS_URL) answers and {{ "an RQ worker of this container (its host name, a live process) is registered there" if plan.worker == "rq" else "this container's Celery worker (celery@<host name>) answers a ping through it" }}.
+Exits 0 when Redis (REDIS_URL) answers and {{ "an RQ worker of this container (its host
+name, a live process) is registered there" if plan.worker == "rq" else "this container's Celery worker
+(celery@<host name>) answers a ping through it" }}.
 {%- if plan.worker == "celery" %}
 Beat (WORKER_ROLE=beat) answers no ping: Redis answering is its check.
 {%- endif %}
@@ -13,11 +15,12 @@ import os
 import socket
 import sys
 
+{% if plan.worker == "rq" -%}
 from redis import Redis
-{%- if plan.worker == "rq" %}
 from rq import Worker
-{%- else %}
+{%- else -%}
 from celery import Celery
+from redis import Redis
 {%- endif %}
 
 TIMEOUT_SECONDS = 2
@@ -25,7 +28,9 @@ TIMEOUT_SECONDS = 2
 
 def main() -> int:
     url = os.environ.get("REDIS_URL", "redis://localhost:{{ plan.redis_port }}/0")
-    connection = Redis.from_url(url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS)
+    connection = Redis.from_url(
+        url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
+    )
     connection.ping()
 {%- if plan.worker == "rq" %}
     host = socket.gethostname()
