@@ -36,10 +36,12 @@ def command(environ: dict[str, str]) -> list[str]:
         # Jobs queued for later (enqueue_in, enqueue_at, retries) are moved to their queue
         # by one scheduler however many workers run: each worker's takes a lock in Redis.
         "--with-scheduler",
-        # A job whose worker was killed is noticed (its heartbeat, every 10 s, stops; RQ
-        # then waits 60 s more) at the next maintenance: it runs again, or fails with
-        # AbandonedJobError. RQ's default maintenance interval is 10 minutes.
-        "--job-monitoring-interval", "10", "--maintenance-interval", "30",
+        # A job whose worker was killed is noticed once its heartbeat (every 10 s) has
+        # lapsed, 60 s later, at a worker's next maintenance: it runs again (retries
+        # left) or fails with AbandonedJobError. An idle worker wakes every worker-ttl
+        # - 15 s to do maintenance; RQ's defaults (420 s, every 10 minutes) would leave
+        # such a job in "started" for up to ten minutes.
+        "--job-monitoring-interval", "10", "--worker-ttl", "35", "--maintenance-interval", "20",
         *queues,
     ]  # fmt: skip
 {%- else %}
