@@ -8,7 +8,7 @@ scheduler (RQ's lock, Celery's beat) however many workers.
 What each library guarantees for a job whose worker was killed (both are tested):
 - RQ: the job stays in the StartedJobRegistry; once its heartbeat has lapsed (the
   worker's --job-monitoring-interval, 10 s, then 60 s more) a worker's maintenance
-  (every 20 s, an idle worker waking every 20 s) finds it abandoned: a job queued with retries left (the example's
+  (every 20 s) finds it abandoned: a job queued with retries left (the example's
   Retry(max=2)) is queued again and runs, one without fails with AbandonedJobError
   in the FailedJobRegistry. Never lost silently; at least once with retries.
 - Celery (acks_late, task_reject_on_worker_lost): the task's message was never
@@ -149,10 +149,10 @@ def worker_processes(container: Any) -> list[int]:
     return [int(pid) for pid in output.decode().split()]
 
 
-def busy_worker(stack: Stack) -> Any:
-    """The worker container whose log shows it took the slow job."""
+def busy_worker(stack: Stack, job_id: str) -> Any:
+    """The worker container whose log shows it took the job."""
     for container in workers(stack):
-        if "slow one" in container.logs().decode(errors="replace"):
+        if job_id in container.logs().decode(errors="replace"):
             return container
     raise AssertionError("no worker took the slow job")
 
@@ -235,7 +235,7 @@ def test_one_scheduler_however_many_workers(stack: Stack) -> None:
 def test_a_worker_killed_mid_job_costs_the_web_nothing_and_loses_no_job(stack: Stack) -> None:
     job_id = enqueue_slow(stack, "slow one")
     wait_for_status(stack, job_id, "started", 20)
-    victim = busy_worker(stack)
+    victim = busy_worker(stack, job_id)
     with Load(stack) as load:
         pids = worker_processes(victim)
         assert pids
