@@ -319,7 +319,9 @@ REAL_APPS = [
         origin=lambda cache: FLASK.unpack(cache) / "examples/celery",
         copy=("src", "make_celery.py"),
         flask_app="src/task_app",
-        requirements="requirements.txt",
+        # Celery with Redis, as the project's worker runs it (the example's own pins,
+        # celery 5.2 and kombu 5.2, import nothing on Python 3.12 and later).
+        requirements=("celery[redis]",),
         # The README's Background jobs: the app's broker is the project's Redis (compose
         # fills in the password from .env), its worker and beat its own Celery app.
         settings={
