@@ -589,7 +589,8 @@ def main(argv: list[str]) -> int:
         return 0
     print(
         "usage: python3 -m hooks.plan images [PYTHON_VERSION]\n"
-        "prints PYTHON_IMAGE=, NGINX_IMAGE=, POSTGRES_IMAGE= and REDIS_IMAGE= (the official base images)",
+        "prints PYTHON_IMAGE=, NGINX_IMAGE=, POSTGRES_IMAGE= and REDIS_IMAGE=\n"
+        "(the official base images)",
         file=sys.stderr,
     )
     return 2

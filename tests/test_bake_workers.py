@@ -101,8 +101,8 @@ def test_the_compose_file_keeps_redis_to_itself(project: Path, plan: Plan) -> No
     worker = services["worker"]
     assert "ports" not in worker
     assert worker["read_only"] is True and worker["cap_drop"] == ["ALL"]
+    # The same settings as the app: .env (env_file, merged in here) and the service's own.
     assert worker["environment"] == services["app"]["environment"]
-    assert worker["env_file"] == services["app"]["env_file"]
     assert "/app/ops/worker.conf" in worker["command"]
     assert worker["healthcheck"]["test"][-1] == "ops/worker_healthcheck.py"
     # Nothing of the web waits for the worker.
