@@ -22,6 +22,7 @@ from test_bake import (  # noqa: F401
     test_no_template_syntax_left,
     test_python_is_ruff_clean,
 )
+from test_swarm import stack_config
 
 from helpers import run
 from hooks.plan import Plan
@@ -121,3 +122,28 @@ def test_the_worker_program_is_in_the_seeds_form(project: Path, plan: Plan) -> N
     assert program["stopsignal"] == "TERM"
     assert int(program["stopwaitsecs"]) > plan.job_timeout_s
     assert parser["eventlistener:exit-on-fatal"]["events"] == "PROCESS_STATE_FATAL"
+
+
+@pytest.mark.parametrize("worker", ["rq", "celery"])
+def test_the_swarm_stack_runs_workers_and_redis(bake: Any, worker: str) -> None:
+    """Workers with replicas and the app's settings and secrets, Redis with a volume and
+    its password as a secret file; Celery beat as one replica."""
+    plan = Plan.defaults(worker=worker, database="sqlite")
+    config = stack_config(bake(worker=worker, database="sqlite"))
+    services = config["services"]
+    workers = services["worker"]
+    assert workers["deploy"]["replicas"] == plan.worker_replicas >= 2
+    assert workers["environment"] == services["app"]["environment"]
+    assert workers["environment"]["REDIS_URL_FILE"] == "/run/secrets/redis_url"
+    assert {secret["source"] for secret in workers["secrets"]} == {"secret_key", "redis_url"}
+    assert "/app/instance" in {volume["target"] for volume in workers["volumes"]}
+    redis = services["redis"]
+    assert redis["deploy"]["replicas"] == 1
+    assert {volume["target"]: volume.get("source") for volume in redis["volumes"]}["/data"] == (
+        "redis-data"
+    )
+    assert redis["environment"]["REDIS_PASSWORD_FILE"] == "/run/secrets/redis_password"
+    assert "ports" not in redis and redis["read_only"] is True
+    assert ("beat" in services) == (worker == "celery")
+    if worker == "celery":
+        assert services["beat"]["deploy"]["replicas"] == 1

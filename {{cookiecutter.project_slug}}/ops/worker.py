@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import os
 import shlex
+{%- if plan.worker == "rq" %}
+from pathlib import Path
+{%- endif %}
 
 
 def command(environ: dict[str, str]) -> list[str]:
@@ -56,7 +59,10 @@ def command(environ: dict[str, str]) -> list[str]:
 if __name__ == "__main__":
     environ = dict(os.environ)
 {%- if plan.worker == "rq" %}
-    # rq's --url, kept off the command line (and ps) where the password would show.
+    # rq's --url, kept off the command line (and ps) where the password would show:
+    # REDIS_URL, or the file REDIS_URL_FILE names (a swarm secret).
+    if path := environ.get("REDIS_URL_FILE"):
+        environ.setdefault("RQ_REDIS_URL", Path(path).read_text().strip())
     environ.setdefault("RQ_REDIS_URL", environ.get("REDIS_URL", ""))
 {%- endif %}
     argv = command(environ)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from pathlib import Path
 
 {% if plan.worker == "rq" -%}
 from redis import Redis
@@ -27,7 +28,11 @@ TIMEOUT_SECONDS = 2
 
 
 def main() -> int:
-    url = os.environ.get("REDIS_URL", "redis://localhost:{{ plan.redis_port }}/0")
+    # REDIS_URL, or the file REDIS_URL_FILE names (a swarm secret).
+    if path := os.environ.get("REDIS_URL_FILE"):
+        url = Path(path).read_text().strip()
+    else:
+        url = os.environ.get("REDIS_URL", "redis://localhost:{{ plan.redis_port }}/0")
     connection = Redis.from_url(
         url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
     )

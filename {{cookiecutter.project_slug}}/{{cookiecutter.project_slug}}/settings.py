@@ -10,6 +10,7 @@ from pathlib import Path
 {%- elif plan.queue %}
 
 import os
+from pathlib import Path
 {%- endif %}
 
 PROJECT_NAME = {{ cookiecutter.project_name | tojson }}
@@ -40,8 +41,13 @@ SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
 {%- endif %}
 {%- if plan.queue %}
 
-# The queue's Redis (compose sets it: the redis service, with its password).
-REDIS_URL = os.environ.get("REDIS_URL", "redis://localhost:{{ plan.redis_port }}/0")
+# The queue's Redis (compose sets it: the redis service, with its password), or the
+# file REDIS_URL_FILE names (a swarm secret).
+REDIS_URL = (
+    Path(os.environ["REDIS_URL_FILE"]).read_text().strip()
+    if os.environ.get("REDIS_URL_FILE")
+    else os.environ.get("REDIS_URL", "redis://localhost:{{ plan.redis_port }}/0")
+)
 # The longest a job may run; a worker asked to stop waits for it.
 JOB_TIMEOUT_S = int(os.environ.get("JOB_TIMEOUT_S", "{{ plan.job_timeout_s }}"))
 {%- endif %}
