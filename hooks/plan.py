@@ -554,6 +554,7 @@ class Plan:
                 "ops/worker_healthcheck.py",
                 "tests/test_jobs.py",
                 "redis-server",
+                "deploy/kubernetes/worker",
             ]
         if self.worker != "celery":
             unused.append(f"{self.answers['project_slug']}/worker.py")

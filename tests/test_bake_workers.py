@@ -22,6 +22,7 @@ from test_bake import (  # noqa: F401
     test_no_template_syntax_left,
     test_python_is_ruff_clean,
 )
+from test_kubernetes import container, kustomize, pod, validate
 from test_swarm import stack_config
 
 from helpers import run
@@ -147,3 +148,36 @@ def test_the_swarm_stack_runs_workers_and_redis(bake: Any, worker: str) -> None:
     assert ("beat" in services) == (worker == "celery")
     if worker == "celery":
         assert services["beat"]["deploy"]["replicas"] == 1
+
+
+@pytest.mark.parametrize(("worker", "database"), [("rq", "postgres"), ("celery", "none")])
+def test_the_kubernetes_base_runs_workers_and_redis(bake: Any, worker: str, database: str) -> None:
+    """The manifests validate; the workers are a Deployment with replicas, the app's
+    secrets and REDIS_URL_FILE; Redis a StatefulSet with a volume claim, its password a
+    Secret's file, reached through a Service; beat one pod that never overlaps."""
+    project = bake(worker=worker, database=database)
+    plan = Plan.defaults(worker=worker, database=database)
+    objects = {(obj["kind"], obj["metadata"]["name"]): obj for obj in kustomize(project)}
+    for obj in objects.values():
+        validate(obj)
+    workers = objects["Deployment", f"{plan.k8s_name}-worker"]
+    assert workers["spec"]["replicas"] == plan.worker_replicas
+    [worker_container] = pod(objects, plan, "worker")["containers"]
+    env = {var["name"]: var.get("value") for var in worker_container["env"]}
+    app_env = {var["name"]: var.get("value") for var in container(objects, plan, "app")["env"]}
+    assert env["REDIS_URL_FILE"] == app_env["REDIS_URL_FILE"] == "/run/secrets/redis_url"
+    assert ("DATABASE_URL_FILE" in env) == (database == "postgres")
+    assert worker_container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert "/app/ops/worker.conf" in worker_container["command"]
+    redis = objects["StatefulSet", f"{plan.k8s_name}-redis"]
+    assert redis["spec"]["replicas"] == 1
+    [claim] = redis["spec"]["volumeClaimTemplates"]
+    [redis_container] = redis["spec"]["template"]["spec"]["containers"]
+    mounts = {mount["name"]: mount["mountPath"] for mount in redis_container["volumeMounts"]}
+    assert mounts[claim["metadata"]["name"]] == "/data"
+    assert redis_container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert ("Service", f"{plan.k8s_name}-redis") in objects
+    if worker == "celery":
+        beat = objects["Deployment", f"{plan.k8s_name}-beat"]
+        assert beat["spec"]["replicas"] == 1
+        assert beat["spec"]["strategy"]["type"] == "Recreate"
