@@ -48,25 +48,31 @@ lint: $(BIN)/cookiecutter ## ruff on the template's own Python (hooks, tests, be
 	$(BIN)/ruff check hooks tests bench machine
 	$(BIN)/ruff format --check hooks tests bench machine
 
-# One lock per database answer: a project pins only the packages it installs.
-# --allow-unsafe: pip and setuptools are pinned too (with hashes), as a project's make lock does.
+# One lock per database answer, and per database and worker answer (none-rq.txt): a
+# project pins only the packages it installs. --allow-unsafe: pip and setuptools are
+# pinned too (with hashes), as a project's make lock does. A new lock starts from its database's
+# pins, so the packages they share keep the same versions.
 LOCK_DIR := build/lock
 LOCKS := templates/requirements
 PIP_COMPILE := pip-compile --no-config --quiet --no-header --strip-extras --no-emit-index-url --no-emit-find-links \
 	--allow-unsafe
 DATABASES = $(shell $(BIN)/python -c 'from hooks.answers import choices; print(*choices("database"))')
+WORKERS = $(shell $(BIN)/python -c 'from hooks.answers import choices; print(*choices("worker"))')
 
-lock: $(BIN)/cookiecutter ## re-pin the generated project's requirements, for each database answer (needs pip-tools)
+lock: $(BIN)/cookiecutter ## re-pin the generated project's requirements, for each database and worker answer (needs pip-tools)
 	$(BIN)/pip install --quiet pip-tools
-	set -e; for database in $(DATABASES); do \
-		rm -rf $(LOCK_DIR)/$$database; \
-		$(BIN)/cookiecutter --no-input --output-dir $(LOCK_DIR)/$$database . database=$$database; \
-		project=$(LOCK_DIR)/$$database/flask_service; \
+	set -e; for database in $(DATABASES); do for worker in $(WORKERS); do \
+		name=$$database; [ $$worker = none ] || name=$$database-$$worker; \
+		[ -f $(LOCKS)/$$name.txt ] || cp $(LOCKS)/$$database.txt $(LOCKS)/$$name.txt; \
+		[ -f $(LOCKS)/dev-$$name.txt ] || cp $(LOCKS)/dev-$$database.txt $(LOCKS)/dev-$$name.txt; \
+		rm -rf $(LOCK_DIR)/$$name; \
+		$(BIN)/cookiecutter --no-input --output-dir $(LOCK_DIR)/$$name . database=$$database worker=$$worker; \
+		project=$(LOCK_DIR)/$$name/flask_service; \
 		(cd $$project && $(PIP_COMPILE) --generate-hashes -o requirements.txt requirements.in \
 			&& $(PIP_COMPILE) -o requirements-dev.txt requirements-dev.in); \
-		cp $$project/requirements.txt $(LOCKS)/$$database.txt; \
-		cp $$project/requirements-dev.txt $(LOCKS)/dev-$$database.txt; \
-	done
+		cp $$project/requirements.txt $(LOCKS)/$$name.txt; \
+		cp $$project/requirements-dev.txt $(LOCKS)/dev-$$name.txt; \
+	done; done
 
 .PHONY: bench
 bench: setup ## measure every shape against the alternatives (about 15 minutes); results in bench/results/

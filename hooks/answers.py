@@ -75,6 +75,7 @@ class Answers:
     author_name: str
     server: str  # one of SHAPES
     database: str  # "none", "sqlite" or "postgres"
+    worker: str  # "none", "rq" or "celery"
     python_version: str
     http_port: int
     https: bool
@@ -140,7 +141,7 @@ def problems(answers: Mapping[str, Any]) -> list[str]:
     slug = answers.get("project_slug")
     if not isinstance(slug, str) or not SLUG.fullmatch(slug) or keyword.iskeyword(slug):
         bad("project_slug", "expected a lowercase Python identifier such as 'flask_service'")
-    for field in ("server", "database", "python_version"):
+    for field in ("server", "database", "worker", "python_version"):
         if answers.get(field) not in choices(field):
             bad(field, "expected one of " + ", ".join(choices(field)))
     for field in ("http_port", "https_port"):

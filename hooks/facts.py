@@ -37,11 +37,16 @@ class Facts:
     nginx_uid: int
     postgres_uid: int
     postgres_user: str
+    # Redis, the workers' queue: the official image's user and group.
+    redis_port: int
+    redis_uid: int
+    redis_gid: int
 
     # The official base images; the Python one with {python_version} in it.
     python_image_pattern: str
     nginx_image: str
     postgres_image: str
+    redis_image: str
 
     # uWSGI (uwsgi.ini gives each its reason).
     harakiri: int
@@ -97,3 +102,11 @@ class Facts:
     # A stopping pod keeps serving (preStop) while Kubernetes takes it out of its
     # Service's endpoints, before its process gets SIGTERM.
     drain_seconds: int
+
+    # Background jobs: worker replicas on swarm and Kubernetes (one may be replaced while
+    # the other works), the longest a job may run (a graceful stop waits that long for
+    # it), jobs at once per worker, and how often a worker says it is alive.
+    worker_replicas: int
+    job_timeout_s: int
+    worker_concurrency: int
+    worker_heartbeat_s: int

@@ -214,7 +214,36 @@ class Plan(Replicas):
             "PYTHON_IMAGE": self.python_image,
             "NGINX_IMAGE": self.nginx_image,
             "POSTGRES_IMAGE": self.postgres_image,
+            "REDIS_IMAGE": self.redis_image,
         }
+
+    @property
+    def queue(self) -> bool:
+        """Has a worker: a worker service, Redis as its queue, an example job."""
+        return self.worker != "none"
+
+    @property
+    def worker_queues(self) -> str:
+        """The queues the project's worker takes unless WORKER_QUEUES says otherwise:
+        each library's default queue."""
+        return {"rq": "default", "celery": "celery"}.get(self.worker, "")
+
+    @property
+    def job_stop_wait(self) -> int:
+        """supervisor waits this long for a running job to finish after SIGTERM (the
+        longest a job may run, job_timeout_s, and a little) before it sends SIGKILL."""
+        return self.job_timeout_s + 5
+
+    @property
+    def worker_stop_grace_period(self) -> int:
+        """Docker waits longer than supervisor before it sends SIGKILL."""
+        return self.job_stop_wait + 5
+
+    @property
+    def requirements_lock(self) -> str:
+        """The name of the pinned requirements in templates/requirements/ (and
+        dev-NAME): one per database answer, and per worker where there is one."""
+        return self.database + (f"-{self.worker}" if self.queue else "")
 
     @property
     def dockerfile_folders(self) -> list[str]:
@@ -224,6 +253,8 @@ class Plan(Replicas):
             folders.append("/nginx")
         if self.database == "postgres":
             folders.append("/db")
+        if self.queue:
+            folders.append("/redis-server")
         return folders
 
     @property
@@ -247,6 +278,18 @@ class Plan(Replicas):
             ]
         if self.database != "postgres":
             unused.append("db")
+        if not self.queue:
+            unused += [
+                f"{self.answers['project_slug']}/jobs.py",
+                "ops/worker.conf",
+                "ops/worker.py",
+                "ops/worker_healthcheck.py",
+                "tests/test_jobs.py",
+                "redis-server",
+                "deploy/kubernetes/worker",
+            ]
+        if self.worker != "celery":
+            unused.append(f"{self.answers['project_slug']}/worker.py")
         return unused
 
 

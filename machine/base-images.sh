@@ -3,6 +3,7 @@
 #   PYTHON_IMAGE=<ref>
 #   NGINX_IMAGE=<ref>
 #   POSTGRES_IMAGE=<ref>
+#   REDIS_IMAGE=<ref>
 # on stdout (nothing else goes there; progress and errors go to stderr).
 #
 # Usage: machine/base-images.sh [PYTHON_VERSION]   (default: the first choice
@@ -18,6 +19,8 @@
 #                                               like the official image
 #   flask-uwsgi-standin/postgres:17-alpine      Debian trixie's PostgreSQL 17,
 #                                               set up like the official image
+#   flask-uwsgi-standin/redis:8-alpine          Debian trixie's Redis 8, set up
+#                                               like the official image
 # A stand-in is rebuilt only when its tag is missing or its recipe changed (the
 # label flask-uwsgi.standin.recipe holds a hash of the recipe files, the
 # package lists and the host's CA bundle, which is copied into every image).
@@ -43,6 +46,8 @@ python_packages=python3,python3-venv,ca-certificates
 nginx_packages=nginx,gettext-base,curl,ca-certificates
 postgres_suite=trixie
 postgres_packages=postgresql-17,postgresql-client-17,ca-certificates
+redis_suite=trixie
+redis_packages=redis-server,redis-tools,ca-certificates
 
 log() { echo "base-images: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -284,10 +289,26 @@ postgres_standin() {
          grep -q "^listen_addresses = .[*]." /usr/share/postgresql/17/postgresql.conf.sample'
 }
 
+# Sets standin_ref.
+redis_standin() {
+    standin_ref=flask-uwsgi-standin/redis:8-alpine
+    lock_builds
+    rootfs_image redis "$redis_suite" "$redis_packages"
+    # shellcheck disable=SC2016 # expanded in the container
+    standin_image "$standin_ref" redis "$rootfs_tag" \
+        'redis-server --version | grep -q " v=8\."
+         redis-cli --version >/dev/null
+         command -v docker-entrypoint.sh setpriv >/dev/null
+         [ "$(id -u redis):$(id -g redis)" = 999:1000 ]
+         [ "$(pwd)" = /data ] && [ "$(stat -c %U /data)" = redis ]
+         [ ! -e /etc/redis ]'
+}
+
 main() {
     [ $# -le 1 ] || { echo "usage: machine/base-images.sh [PYTHON_VERSION]" >&2; exit 2; }
     cd "$repo_root"
-    local version plan python_ref nginx_ref postgres_ref python_image nginx_image postgres_image
+    local version plan python_ref nginx_ref postgres_ref redis_ref
+    local python_image nginx_image postgres_image redis_image
     version=${1:-$(python3 -c 'import json; print(json.load(open("cookiecutter.json"))["python_version"][0])')}
     local status=0
     plan=$(python3 -m machine.images "$version") || status=$?
@@ -298,7 +319,8 @@ main() {
     python_ref=$(sed -n 's/^PYTHON_IMAGE=//p' <<<"$plan")
     nginx_ref=$(sed -n 's/^NGINX_IMAGE=//p' <<<"$plan")
     postgres_ref=$(sed -n 's/^POSTGRES_IMAGE=//p' <<<"$plan")
-    if [ -z "$python_ref" ] || [ -z "$nginx_ref" ] || [ -z "$postgres_ref" ]; then
+    redis_ref=$(sed -n 's/^REDIS_IMAGE=//p' <<<"$plan")
+    if [ -z "$python_ref" ] || [ -z "$nginx_ref" ] || [ -z "$postgres_ref" ] || [ -z "$redis_ref" ]; then
         die "unexpected output of machine.images: $plan"
     fi
 
@@ -322,8 +344,14 @@ main() {
         postgres_standin
         postgres_image=$standin_ref
     fi
-    printf 'PYTHON_IMAGE=%s\nNGINX_IMAGE=%s\nPOSTGRES_IMAGE=%s\n' \
-        "$python_image" "$nginx_image" "$postgres_image"
+    if official_available "$redis_ref"; then
+        redis_image=$redis_ref
+    else
+        redis_standin
+        redis_image=$standin_ref
+    fi
+    printf 'PYTHON_IMAGE=%s\nNGINX_IMAGE=%s\nPOSTGRES_IMAGE=%s\nREDIS_IMAGE=%s\n' \
+        "$python_image" "$nginx_image" "$postgres_image" "$redis_image"
 }
 
 main "$@"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shlex
 import subprocess
 import sys
 import tarfile
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from helpers import run, template_file
+from helpers import run, template_file, wait_until
 
 # The README's "Bring your app" steps, for an app called myapp at path/to/myapp.
 README_STEPS = [
@@ -169,6 +170,25 @@ def task_app_flow(front: Front) -> None:
     )
 
 
+def task_app_worker_flow(front: Front) -> None:
+    """Flask's Celery example with a real worker: its add task queued through the front
+    door, run by the project's worker service (the example's own Celery app, named by
+    WORKER_COMMAND), and its result read back from Redis through the example's route."""
+    assert "Celery Example" in front.page("/")
+    started = front.post("/tasks/add", data={"a": "2", "b": "3"})
+    assert started.status_code == 200, started.text[:500]
+    result_id = started.json()["result_id"]
+    answer: dict[str, object] = {}
+
+    def ready() -> bool:
+        """the worker ran the task"""
+        answer.update(front.get(f"/tasks/result/{result_id}").json())
+        return bool(answer["ready"])
+
+    wait_until(ready, 60, step=0.5)
+    assert answer == {"ready": True, "successful": True, "value": 5}
+
+
 def uploadr_flow(front: Front) -> None:
     """Flask-WTF's upload example: a form without its CSRF token is refused, with it
     the files are taken."""
@@ -255,6 +275,9 @@ ACTIVATE_DEMO_PROJECT = False
 MAIL_SUPPRESS_SEND = True
 """
 
+# The project's Redis, as an app's own setting in .env names it.
+WORKER_REDIS = "redis://:${REDIS_PASSWORD}@redis:6379/0"
+
 REAL_APPS = [
     RealApp(
         name="flaskr",
@@ -291,6 +314,26 @@ REAL_APPS = [
             "FLASK_CELERY__task_always_eager": "true",
         },
         flow=task_app_flow,
+    ),
+    RealApp(
+        name="task_app-worker",
+        origin=lambda cache: FLASK.unpack(cache) / "examples/celery",
+        copy=("src", "make_celery.py"),
+        flask_app="src/task_app",
+        # Celery with Redis, as the project's worker runs it (the example's own pins,
+        # celery 5.2 and kombu 5.2, import nothing on Python 3.12 and later).
+        requirements=("celery[redis]",),
+        # The README's Background jobs: the app's broker is the project's Redis (compose
+        # fills in the password from .env), its worker and beat its own Celery app.
+        settings={
+            "FLASK_CELERY__broker_url": WORKER_REDIS,
+            "FLASK_CELERY__result_backend": WORKER_REDIS,
+            "PYTHONPATH": "/app/src",
+            "WORKER_COMMAND": "celery --app make_celery worker --loglevel INFO",
+            "BEAT_COMMAND": "celery --app make_celery beat --schedule /tmp/celerybeat-schedule",
+        },
+        flow=task_app_worker_flow,
+        answers={"worker": "celery"},
     ),
     RealApp(
         name="uploadr",
@@ -378,7 +421,8 @@ def steps_for(app: RealApp, origin: Path, requirements: Path) -> list[list[str]]
             steps.append([f"cp -r {origin / path} ." for path in app.copy])
         elif step.startswith("echo FLASK_APP=myapp"):
             settings = {"FLASK_APP": app.flask_app, **app.settings}
-            steps.append([f"echo {name}={value} >> .env" for name, value in settings.items()])
+            lines = [f"{name}={value}" for name, value in settings.items()]
+            steps.append([f"echo {shlex.quote(line)} >> .env" for line in lines])
         elif step.startswith("cat path/to/myapp-requirements.txt"):
             steps.append([step.replace("path/to/myapp-requirements.txt", str(requirements))])
         else:

@@ -53,6 +53,7 @@ BAD_ANSWERS = [
 BAD_CHOICES = [
     ("server", "apache", "choices are ['nginx-uwsgi', 'nginx-http', 'standalone']"),
     ("database", "mysql", "choices are ['none', 'sqlite', 'postgres']"),
+    ("worker", "sidekiq", "choices are ['none', 'rq', 'celery']"),
     ("python_version", "2.7", "choices are ['3.13', '3.14', '3.12', '3.11']"),
     ("stats", "maybe", "could not be converted to a boolean"),
     ("https", "maybe", "could not be converted to a boolean"),

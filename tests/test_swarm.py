@@ -439,6 +439,7 @@ def stack_config(project: Path) -> dict[str, Any]:
         "STACK": "flask_service",
         "STACK_APP_IMAGE": "flask_service-app:1",
         "STACK_NGINX_IMAGE": "flask_service-nginx:1",
+        "STACK_REDIS_IMAGE": "flask_service-redis:1",
         "CERT_VERSION": "1",
         "SETTINGS_VERSION": "0123456789ab",
     }

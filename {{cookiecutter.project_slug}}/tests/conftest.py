@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 
 os.environ.setdefault("SECRET_KEY", "only-for-tests")
 
-from {{ cookiecutter.project_slug }} import create_app  # noqa: E402
+from {{ cookiecutter.project_slug }} import create_app
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from typing import Any
 
 from flask import Flask
 {% if plan.sql %}
-from . import notes, pages
+from . import {{ "jobs, " if plan.queue }}notes, pages
 from .extensions import db, migrate
 {%- else %}
-from . import pages
+from . import {{ "jobs, " if plan.queue }}pages
 {%- endif %}
 
 
@@ -31,7 +31,11 @@ def register_extensions(app: Flask) -> None:
 {%- if plan.sql %}
     db.init_app(app)
     migrate.init_app(app, db)
-{%- else %}
+{%- endif %}
+{%- if plan.worker == "celery" %}
+    jobs.celery_init_app(app)
+{%- endif %}
+{%- if not plan.sql and plan.worker != "celery" %}
     """None yet: Flask extensions are bound to the app here (extension.init_app(app))."""
 {%- endif %}
 
@@ -40,4 +44,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(pages.blueprint)
 {%- if plan.sql %}
     app.register_blueprint(notes.blueprint)
+{%- endif %}
+{%- if plan.queue %}
+    app.register_blueprint(jobs.blueprint)
 {%- endif %}

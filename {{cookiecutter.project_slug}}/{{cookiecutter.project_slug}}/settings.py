@@ -43,3 +43,10 @@ SQLALCHEMY_DATABASE_URI = database_url()
 # Check a pooled connection before use: the database may have restarted since.
 SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
 {%- endif %}
+{%- if plan.queue %}
+# The queue's Redis (compose sets it: the redis service, with its password), or the
+# file REDIS_URL_FILE names (a swarm secret).
+REDIS_URL = from_environment("REDIS_URL") or "redis://localhost:{{ plan.redis_port }}/0"
+# The longest a job may run; a worker asked to stop waits for it.
+JOB_TIMEOUT_S = int(os.environ.get("JOB_TIMEOUT_S", "{{ plan.job_timeout_s }}"))
+{%- endif %}
