@@ -757,7 +757,7 @@ def test_a_changed_env_rolls_the_app_out(deployed: SwarmStack) -> None:
     write_env(deployed.project, {"GREETING": NEW_GREETING})
     new_secret = f"{deployed.name}_settings_{env_hash(deployed.project)}"
     assert new_secret != old_secret
-    with deployed.load(requests=60000, seconds=240) as load:
+    with deployed.load(requests=200000, seconds=240) as load:
         load.wait_for(300)
         started = time.monotonic()
         deployed.deploy(app_version=version)
