@@ -97,6 +97,13 @@ def release(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
 
 
+@pytest.fixture(scope="module")
+def lock_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dev virtualenv of this module's own: the corpus's `make lock` runs install other
+    projects' pins into the session's one, and what a lock prints must be its own."""
+    return tmp_path_factory.mktemp("lock-tests") / "venv"
+
+
 def locks_of(project: Path) -> dict[str, bytes]:
     return {name: (project / name).read_bytes() for name in LOCKS}
 
