@@ -116,9 +116,11 @@ def append(path: Path, text: str) -> None:
 def make_lock(project: Path, venv: Path) -> subprocess.CompletedProcess[str]:
     """`make lock` with the session's dev virtualenv, made ready first (so that what
     make lock prints is its own)."""
-    run(["make", f"VENV={venv}", f"{venv}/bin/pytest"], cwd=project, timeout=600)
+    # --no-print-directory: under `make test` this make is a sub-make, which would say
+    # "Entering directory" on stdout.
+    run(["make", "--no-print-directory", f"VENV={venv}", f"{venv}/bin/pytest"], cwd=project)
     return subprocess.run(
-        ["make", "lock", f"VENV={venv}"],
+        ["make", "--no-print-directory", "lock", f"VENV={venv}"],
         cwd=project,
         capture_output=True,
         text=True,

@@ -698,7 +698,7 @@ def test_rolling_update_under_load_fails_no_request(deployed: SwarmStack) -> Non
         main.read_text().replace("DESCRIPTION = ", f'DESCRIPTION = "{NEW_DESCRIPTION}" or ', 1)
     )
     deployed.build(app_version=2)
-    with deployed.load(requests=60000, seconds=240) as load:
+    with deployed.load(requests=200000, seconds=240) as load:
         load.wait_for(300)
         started = time.monotonic()
         deployed.deploy(app_version=2)
