@@ -59,7 +59,7 @@ def test_files_follow_the_answers(project: Path, plan: Plan) -> None:
         "ops/exit_on_fatal.py",
         "ops/healthcheck.py",
         "Dockerfile",
-        ".dockerignore",
+        "Dockerfile.dockerignore",
         "compose.yaml",
         ".env.example",
         ".env",

@@ -173,10 +173,15 @@ def test_an_app_that_writes_beside_its_code_stops_the_build_with_one_line(
 ) -> None:
     """The logbook makes logs/ beside its code when imported: the build, which imports it
     as it runs (its user, the code root's), stops on one line naming the path and the fix,
-    instead of an image that restart-loops on a PermissionError."""
+    instead of an image that restart-loops on a PermissionError. Built first with its
+    setting for stdout, then without: a changed .env runs the import again, not the
+    cached one."""
     project = bake_fresh()
     shutil.copytree(LOGBOOK, project / "logbook")
-    (project / ".env").open("a").write("FLASK_APP=logbook\n")
+    settings = (project / ".env").read_text() + "FLASK_APP=logbook\n"
+    (project / ".env").write_text(settings + "LOG_TO_STDOUT=1\n")
+    assert build_app_image(project, base_images).returncode == 0
+    (project / ".env").write_text(settings)
     build = build_app_image(project, base_images)
     assert build.returncode != 0
     # BuildKit prints the step's output, then its last lines again: the same one line.
