@@ -1,4 +1,5 @@
-"""Fixtures: baked projects (pytest-cookies) and the base images they build FROM."""
+"""Fixtures: baked projects (pytest-cookies) and the base images they build FROM; the
+marker each folder's tests carry (what they need to run)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,19 @@ from pytest_cookies.plugin import Cookies
 from hooks.plan import Plan
 
 Bake = Callable[..., Path]
+
+# A test's folder says what it needs: bake/ nothing but the template, native/ nginx, uWSGI
+# and the package index on this machine, docker/ a Docker engine (pyproject.toml's markers).
+NEEDS = {"native": pytest.mark.native, "docker": pytest.mark.docker}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with what its folder needs, before `-m` selects."""
+    for item in items:
+        need = NEEDS.get(item.path.parent.name)
+        if need:
+            item.add_marker(need)
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,8 @@ from test_bake import (  # noqa: F401
     test_the_projects_own_tests_pass,
 )
 from test_kubernetes import container, kustomize, pod, validate
-from test_swarm import stack_config
 
+from baked import stack_config
 from helpers import run
 from hooks.answers import choices
 from hooks.plan import Plan

@@ -17,8 +17,6 @@ from helpers import run
 from hooks.plan import Plan
 from stack import Stack, compose_stack, docker_client, health, write_env
 
-pytestmark = pytest.mark.docker
-
 # Each shape with its defaults, and nginx-uwsgi switched to TCP by its one setting.
 VARIANTS: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
     "nginx-uwsgi": ({"server": "nginx-uwsgi"}, {}),

@@ -18,8 +18,6 @@ from helpers import SERVERS, Load, http_get, run, wait_until
 from hooks.plan import Plan
 from stack import Stack, compose_stack, docker_client, health
 
-pytestmark = pytest.mark.docker
-
 LIVE = ("compose.yaml", "compose.live.yaml")
 SLOW_ROUTE = '''
 

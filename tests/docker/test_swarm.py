@@ -33,8 +33,8 @@ import docker.errors
 import pytest
 import yaml
 from docker.models.containers import Container
-from test_kubernetes import settings_file
 
+from baked import STACK_FILE, compose_config, settings_file, stack_config
 from conftest import Bake
 from helpers import (
     SLOW_MIGRATION,
@@ -50,9 +50,6 @@ from hooks.answers import TEMPLATE_ROOT
 from hooks.plan import Plan
 from stack import docker_client, health, write_env
 
-pytestmark = pytest.mark.docker
-
-STACK_FILE = "deploy/swarm/stack.yaml"
 # The stack file as the test deploys it: nginx publishes no port (see above).
 TEST_STACK_FILE = "deploy/swarm/stack.test.yaml"
 NEW_DESCRIPTION = "Version two."
@@ -424,27 +421,6 @@ def remove_stack(stack: SwarmStack) -> None:
         for image in sorted(stack.images):
             with contextlib.suppress(docker.errors.ImageNotFound):
                 client.images.remove(image)
-
-
-def compose_config(project: Path) -> dict[str, Any]:
-    """compose.yaml as docker compose reads it."""
-    output = run(["docker", "compose", "config", "--format", "json"], cwd=project).stdout
-    return json.loads(output)["services"]
-
-
-def stack_config(project: Path) -> dict[str, Any]:
-    """The stack file as `docker stack deploy` reads it (no swarm needed)."""
-    env = {
-        **os.environ,
-        "STACK": "flask_service",
-        "STACK_APP_IMAGE": "flask_service-app:1",
-        "STACK_NGINX_IMAGE": "flask_service-nginx:1",
-        "STACK_REDIS_IMAGE": "flask_service-redis:1",
-        "CERT_VERSION": "1",
-        "SETTINGS_VERSION": "0123456789ab",
-    }
-    output = run(["docker", "stack", "config", "--compose-file", STACK_FILE], cwd=project, env=env)
-    return yaml.safe_load(output.stdout)
 
 
 def tmpfs_targets(service: dict[str, Any]) -> set[str]:

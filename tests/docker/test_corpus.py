@@ -8,14 +8,13 @@ requirements.in and the pins `make lock` writes)."""
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from conftest import Bake
-from corpus import FLASK, README_STEPS, REAL_APPS, Front, RealApp, follow_the_readme, readme_steps
+from corpus import README_STEPS, REAL_APPS, Front, RealApp, follow_the_readme
 from hooks.plan import Plan
 from stack import Stack, compose_stack
 
@@ -57,13 +56,6 @@ def check_static_files(app: RealApp, stack: Stack, front: Front, origin: Path) -
             assert answer.content == (origin / source).read_bytes(), url
 
 
-def test_the_readme_steps_are_the_ones_these_tests_follow(bake: Bake) -> None:
-    for server in ("nginx-uwsgi", "nginx-http", "standalone"):
-        for database in ("none", "postgres"):
-            assert readme_steps(bake(server=server, database=database)) == README_STEPS
-
-
-@pytest.mark.docker
 @pytest.mark.parametrize("app", CASES, ids=[app.name for app in CASES])
 def test_a_real_app_served_by_the_readme_steps_alone(
     app: RealApp,
@@ -94,27 +86,3 @@ def test_a_real_app_served_by_the_readme_steps_alone(
         name: digest for name, digest in generated_files(project).items() if name in as_generated
     }
     assert added == as_generated, "a generated file was edited"
-
-
-@pytest.mark.native
-def test_a_real_pinned_freeze_without_wheels_stops_make_lock_with_one_line(
-    bake_fresh: Bake, sdist_cache: Path, lock_venv: Path
-) -> None:
-    """Flask's Celery example's own requirements.txt (pip-compile's, 2023) appended as
-    the README says: markupsafe 2.1.2 has no wheel for the image's Python, and the image
-    has no compiler. `make lock` says so in one line, before any image is built, and
-    leaves the pins as they were."""
-    project = bake_fresh()
-    before = {name: (project / name).read_text() for name in ("requirements.txt",)}
-    freeze = FLASK.unpack(sdist_cache) / "examples/celery/requirements.txt"
-    with (project / "requirements.in").open("a") as requirements:
-        requirements.write(freeze.read_text())
-    lock = subprocess.run(
-        ["make", "--silent", "lock", f"VENV={lock_venv}"],
-        cwd=project, capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
-    assert lock.returncode != 0
-    [line] = [line for line in lock.stderr.splitlines() if line.startswith("make lock:")]
-    assert "markupsafe==2.1.2 has wheels for Python 3.8 to 3.11" in line, lock.stderr
-    assert "Traceback" not in lock.stderr + lock.stdout
-    assert {name: (project / name).read_text() for name in before} == before

@@ -30,8 +30,6 @@ from helpers import exchange, wait_until
 from hooks.plan import Plan
 from stack import Stack, compose_stack, health
 
-pytestmark = pytest.mark.docker
-
 # (worker, database): RQ with its result in Redis, Celery writing to SQLite.
 VARIANTS = [("rq", "none"), ("celery", "sqlite")]
 WORKERS = 2

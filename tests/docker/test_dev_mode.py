@@ -1,6 +1,6 @@
 """Working on a baked project without the template repository: `make lock` pins a new
 dependency with hashes and the image builds with it; `make dev` serves each saved edit
-without a manual reload, in Flask's debug mode, which production never has."""
+without a manual reload."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from conftest import Bake
 from helpers import SERVERS, free_port, http_get, run, wait_until
@@ -30,7 +29,6 @@ def pins(requirements: Path) -> dict[str, str]:
     return dict(found)
 
 
-@pytest.mark.docker
 def test_make_lock_pins_a_new_dependency_and_the_image_builds_with_it(
     bake_fresh: Bake, base_images: dict[str, str]
 ) -> None:
@@ -83,7 +81,6 @@ def dev_stack(
         run([*compose, "down", "--volumes", "--rmi", "local"], timeout=180)
 
 
-@pytest.mark.docker
 def test_make_dev_serves_each_saved_edit_without_a_reload(
     dev_stack: tuple[Path, str, list[str]],
 ) -> None:
@@ -107,15 +104,3 @@ def test_make_dev_serves_each_saved_edit_without_a_reload(
         template.read_text().replace("<h1>{{ name }}</h1>", "<h1>{{ name }}, again</h1>")
     )
     wait_until(lambda: served("<h1>Edited, again</h1>"), EDIT_SERVED_WITHIN_S)
-
-
-@pytest.mark.parametrize("server", SERVERS)
-def test_debug_mode_and_reloading_are_only_in_the_dev_file(bake: Bake, server: str) -> None:
-    project = bake(server=server)
-    dev_only = {"FLASK_DEBUG", "UWSGI_PY_AUTORELOAD"}
-    for name in ("compose.yaml", "compose.live.yaml", "Dockerfile", "ops/uwsgi.ini"):
-        text = (project / name).read_text()
-        assert not [word for word in dev_only if word in text], name
-    assert "py-autoreload" not in (project / "ops" / "uwsgi.ini").read_text()
-    dev = yaml.safe_load((project / "compose.dev.yaml").read_text())
-    assert dev_only <= dev["services"]["app"]["environment"].keys()

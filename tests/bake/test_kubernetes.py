@@ -17,6 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from baked import compose_config, dockerfile_user, healthcheck, settings_file
 from conftest import Bake
 from helpers import ini_option, run, seconds
 from hooks.plan import Plan
@@ -78,46 +79,6 @@ def pod(objects: dict[tuple[str, str], Object], plan: Plan, component: str) -> O
 def container(objects: dict[tuple[str, str], Object], plan: Plan, component: str) -> Object:
     [only] = pod(objects, plan, component)["containers"]
     return only
-
-
-def compose_config(project: Path) -> dict[str, Any]:
-    output = run(["docker", "compose", "config", "--format", "json"], cwd=project).stdout
-    return json.loads(output)["services"]
-
-
-def healthcheck(dockerfile: Path) -> dict[str, Any]:
-    """The HEALTHCHECK of a Dockerfile: its timings in seconds and its command."""
-    text = dockerfile.read_text().replace("\\\n", " ")
-    match = re.search(
-        r"^HEALTHCHECK --interval=(\d+)s --timeout=(\d+)s --start-period=(\d+)s"
-        r" --start-interval=(\d+)s --retries=(\d+)\s+CMD (\[.*\])$",
-        text,
-        re.MULTILINE,
-    )
-    assert match, f"{dockerfile}: no HEALTHCHECK"
-    interval, timeout, start_period, start_interval, retries = map(int, match.groups()[:5])
-    return {
-        "interval": interval,
-        "timeout": timeout,
-        "start_period": start_period,
-        "start_interval": start_interval,
-        "retries": retries,
-        "command": json.loads(match[6]),
-    }
-
-
-def dockerfile_user(dockerfile: Path) -> int:
-    """The user the image runs as: the final stage's (the last USER)."""
-    users = re.findall(r"^USER (\d+):\1$", dockerfile.read_text(), re.MULTILINE)
-    return int(users[-1])
-
-
-def settings_file(dockerfile: Path) -> str:
-    """Where the image's CMD reads the settings file an orchestrator mounts (.env)."""
-    [cmd] = re.findall(r"^CMD (\[.*\])$", dockerfile.read_text(), re.MULTILINE)
-    command = json.loads(cmd)
-    assert command[:2] == ["python3", "ops/with_settings.py"], command
-    return command[2]
 
 
 def secret_files(objects: dict[tuple[str, str], Object], plan: Plan, component: str) -> dict:

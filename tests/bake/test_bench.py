@@ -1,13 +1,10 @@
 """The bench's own code (bench/, `make bench`): wrk output parsing on captured
 output, medians and ratios, goals, the Markdown report and the chart; the
-configurations' variants against a fresh bake; and a short real run (--quick)."""
+configurations' variants against a fresh bake."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +25,9 @@ from bench.report import (
 from bench.stats import Run, ratio, rotated, summarize
 from bench.variants import Edit
 from conftest import Bake
-from hooks.answers import TEMPLATE_ROOT
+from helpers import template_file
 
-WRK_OUTPUT = Path(__file__).parent / "data" / "wrk"
+WRK_OUTPUT = template_file("tests/data/wrk")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DEFAULT_THREADS = DEFAULT_PLAN.threads
 
@@ -356,45 +353,3 @@ def test_configuration_sets() -> None:
 
 
 # -- a short real run ------------------------------------------------------------------
-
-
-@pytest.mark.docker
-def test_quick_bench_run(tmp_path: Path) -> None:
-    """`python -m bench --quick`: the default shape, the nginx ceiling and the native
-    run, 1 s each; its report; and nothing of it left in Docker afterwards."""
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--results-dir", str(tmp_path)],
-        cwd=TEMPLATE_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    [folder] = [path for path in tmp_path.iterdir() if path.is_dir()]
-    data = json.loads((folder / "results.json").read_text())
-    measured = {run_["config"]: run_ for run_ in data["runs"]}
-    assert sorted(measured) == ["ceiling-nginx", "native", "nginx-uwsgi"]
-    for run_ in measured.values():
-        assert run_["requests_per_second"] > 0 and run_["errors"] == 0, run_
-        assert 0 < run_["p50_ms"] <= run_["p99_ms"], run_
-    assert measured["nginx-uwsgi"]["cold_start_s"] > 0
-    assert data["rebuild_s"]["default"] > 0
-    assert data["images"]["default"]["app"] > data["base_images"]["PYTHON_IMAGE"]["size"]
-    table = (folder / "table.md").read_text()
-    assert render_markdown(data, "chart.png") == table
-    for line in ("## Goals", "| nginx-uwsgi (default)", "| ceiling: nginx", "## Docker against"):
-        assert line in table
-    assert (folder / "chart.png").read_bytes().startswith(PNG_SIGNATURE)
-    for path in result.stdout.splitlines()[-3:]:
-        assert Path(path).is_file(), result.stdout
-    # The run removed its containers, volumes, networks and images.
-    run_id = data["run_id"]
-    for command in (
-        ["docker", "ps", "--all", "--quiet", "--filter", f"label=flask-uwsgi-bench={run_id}"],
-        ["docker", "image", "ls", "--quiet", f"flask-uwsgi-bench/{run_id}-*"],
-        ["docker", "volume", "ls", "--quiet", "--filter", f"name=flask-uwsgi-bench-{run_id}"],
-        ["docker", "network", "ls", "--quiet", "--filter", f"name=flask-uwsgi-bench-{run_id}"],
-    ):
-        left = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-        assert left.strip() == "", command

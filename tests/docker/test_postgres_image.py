@@ -25,8 +25,6 @@ from docker.models.containers import Container
 
 from stack import docker_client
 
-pytestmark = pytest.mark.docker
-
 PGDATA = "/var/lib/postgresql/data"
 READY_TIMEOUT_SECONDS = 60
 EXIT_TIMEOUT_SECONDS = 30

@@ -16,8 +16,6 @@ from helpers import SLOW_MIGRATION, SLOW_MIGRATION_SECONDS, exchange, lock_time,
 from hooks.plan import Plan
 from stack import UP_TIMEOUT_SECONDS, Stack, compose_stack, docker_client
 
-pytestmark = pytest.mark.docker
-
 # (database, server): each answer behind the default nginx, and SQLite without nginx.
 VARIANTS = [
     ("none", "nginx-uwsgi"),

@@ -35,8 +35,6 @@ from hooks.answers import BUFFER_SIZE_MAX, NGINX_BUFFER_SIZE_MIN
 from hooks.plan import Plan
 from stack import Stack, compose_stack
 
-pytestmark = pytest.mark.docker
-
 KB = 1024
 MB = 1024 * 1024
 BUFFER_SIZES = (NGINX_BUFFER_SIZE_MIN, 32768, BUFFER_SIZE_MAX)

@@ -23,8 +23,6 @@ from conftest import Bake
 from helpers import SERVERS, exchange, free_port, http_get, native_env, run, wait_until
 from hooks.plan import Plan
 
-pytestmark = pytest.mark.native
-
 
 def listen_address(plan: Plan, folder: Path) -> str:
     """Where uWSGI listens here: a socket in `folder`, or a free loopback port."""

@@ -22,8 +22,6 @@ from helpers import send_request
 from hooks.plan import Plan
 from stack import Stack, compose_stack
 
-pytestmark = pytest.mark.docker
-
 MB = 1024 * 1024
 ANSWERS = {"server": "standalone", "processes": "4", "threads": "2", "buffer_size": "8192"}
 # A line the app prints for every request Python sees (added by these tests).

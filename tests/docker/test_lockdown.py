@@ -26,8 +26,6 @@ from helpers import SERVERS, send_request
 from hooks.plan import Plan
 from stack import Stack, compose_stack
 
-pytestmark = pytest.mark.docker
-
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",

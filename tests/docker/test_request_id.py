@@ -19,8 +19,6 @@ from hooks.answers import NGINX_SERVERS
 from hooks.plan import Plan
 from stack import Stack, compose_stack, write_env
 
-pytestmark = pytest.mark.docker
-
 # The project's own app, with a route that logs and tells the address it sees.
 PROBE_APP = '''"""The project's app with a route that logs (two loggers) and answers the client's
 address as the app sees it."""

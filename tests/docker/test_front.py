@@ -20,8 +20,6 @@ from helpers import SERVERS, json_lines, send_request
 from hooks.plan import Plan
 from stack import Stack, compose_stack
 
-pytestmark = pytest.mark.docker
-
 CHUNKS = 3
 CHUNK_SECONDS = 1.0
 # More than the kernel's socket buffers hold (4 MB at most on each side).
