@@ -87,8 +87,8 @@ def load_app(import_path: str) -> Flask:
         if error.errno not in READ_ONLY_ERRORS or not error.filename:
             raise
         raise SystemExit(
-            f"the app {import_path} wrote to {os.path.abspath(error.filename)}"
-            f" ({error.strerror}): the code folder is read-only. Write files in the instance"
+            f"the app {import_path} wrote to {os.path.abspath(error.filename)} when imported"
+            f" ({error.strerror}): its code folder is read-only. Write files in the instance"
             " folder (app.instance_path, a volume) and log to stderr; an app with a setting"
             " for that (LOG_TO_STDOUT, say) takes it in .env"
         ) from None
