@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # no display: write files only
 
 import matplotlib.pyplot as plt
 
-from bench.configs import SECTIONS
+from bench.configuration import SECTIONS
 from bench.report import GUNICORN, Results, machine_line
 
 COLORS = {

@@ -1,155 +1,27 @@
-"""What the bench measures: every configuration, and how it differs from the baked project.
-
-Each configuration is one of a few images (a build: the three baked shapes,
-the peers gunicorn and granian, the all-in-one container) started with compose. A variant
-is baked with other answers (cookiecutter.json's variables: processes, threads, a
-fact such as _listen), or is an explicit text edit of the build's own files
-(bench/variants.py: settings no project is made with); either way the files it
-changes are mounted over the build's, so no image is built for it. The ceilings
-mount files of the bench's own (bench/apps/), written whole; a few variants change
-compose settings (an override file).
+"""What the bench measures: every configuration, in report order, one function per
+family (the shapes, their peers and the ceilings; the sweeps of processes x threads,
+in bench/sweeps.py; the variants, in bench/variant_configs.py; native; the cold start
+variants), and the choice of a run's set. What a configuration is:
+bench/configuration.py.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from bench.variants import (
-    NGINX_CONF,
-    NGINX_ONE_WORKER,
-    NO_ACCESS_LOG,
-    NO_HTTP_KEEPALIVE,
-    NO_MEMORY_REPORT,
-    NO_UWSGI_REQUEST_LOG,
-    SITE,
-    THUNDER_LOCK,
-    UNBUFFERED_ACCESS_LOG,
-    UPSTREAM_KEEPALIVE,
-    UWSGI_INI,
-    UWSGI_REQUEST_LOG,
-    Edit,
+from bench.configuration import (
+    APPS,
+    DEFAULT_PLAN,
+    FULL_QUICK,
+    GRANIAN_WORKERS,
+    GUNICORN_WORKERS,
+    MOUNTED_FILES,
+    Config,
+    Mount,
 )
-from hooks.plan import Plan
-
-BENCH_ROOT = Path(__file__).resolve().parent
-# The bench's own files mounted over a project's (the ceilings).
-APPS = BENCH_ROOT / "apps"
-
-# The three baked shapes, and the images the bench builds itself.
-BUILDS = ("default", "nginx-http", "standalone", "peers", "allinone")
-# The answers each baked build is made with (the rest: cookiecutter.json's defaults).
-BAKED_ANSWERS: dict[str, dict[str, str]] = {
-    "default": {},
-    "nginx-http": {"server": "nginx-http"},
-    "standalone": {"server": "standalone"},
-}
-GUNICORN_VERSION = "27.0.1"
-GUNICORN_WORKERS = 4
-GRANIAN_VERSION = "2.8.7"
-# As many as gunicorn's and as the default's processes on 2 cores.
-GRANIAN_WORKERS = 4
-
-# Sections of the report, in order.
-SECTIONS = {
-    "main": "Shapes, alternatives and ceilings",
-    "cost": "Where the time goes",
-    "sweep": "Default shape: processes x threads, CPU-bound (GET /)",
-    "sweep-io": "Default shape: processes x threads, I/O-bound (GET /io: a 20 ms wait)",
-    "variant": "Default shape and others: transport, logs, nginx, health check",
-    "native": "Docker against native",
-    "cold": "Cold start variants",
-}
-
-
-# The files of a baked project a variant may take from its own bake or edit: where
-# each is mounted over the build's (compose.yaml: the stack's compose file instead).
-COMPOSE_FILE = "compose.yaml"
-MOUNTED_FILES: dict[str, tuple[str, str]] = {
-    UWSGI_INI: ("app", "/app/ops/uwsgi.ini"),
-    NGINX_CONF: ("nginx", "/etc/nginx/nginx.conf"),
-    SITE: ("nginx", f"/etc/nginx/templates/{Path(SITE).name}"),
-}
-DEFAULT_PLAN = Plan.defaults()
-
-
-@dataclass(frozen=True)
-class Mount:
-    """A file of a container replaced by one of the bench's own (a read-only bind mount)."""
-
-    service: str
-    target: str
-    source: Path
-
-
-@dataclass(frozen=True)
-class Config:
-    """One configuration: how to start it, where wrk sends its requests."""
-
-    key: str
-    label: str
-    section: str
-    build: str  # one of BUILDS, or "native"
-    front: str = "nginx"  # the service wrk runs beside (in its network namespace)
-    front_port: int = 8080
-    path: str = "/"  # what wrk asks for (/io: the I/O-bound route, bench/apps/io_wait.py)
-    # Start only these services (`up --no-deps`); empty: the whole stack.
-    services: tuple[str, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
-    # Answers (cookiecutter.json's variables, private ones included) baked on top of
-    # the build's, and the files of that bake they change: those are mounted over the
-    # build's (MOUNTED_FILES) or, for compose.yaml, start the stack.
-    answers: dict[str, str] = field(default_factory=dict)
-    varies: tuple[str, ...] = ()
-    # Edits of the build's own baked files (bench/variants.py), mounted over them.
-    edits: tuple[Edit, ...] = ()
-    mounts: tuple[Mount, ...] = ()
-    # Compose settings merged into each service (override file), e.g. a command.
-    override: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Measured cold start (`up --wait` each round); otherwise started without waiting
-    # for health and polled until it answers.
-    cold_start: bool = False
-    # Put under load (False: cold start only).
-    load: bool = True
-    # Sets it belongs to: "full" (make bench), "quick" (the test), "extra".
-    sets: frozenset[str] = frozenset({"full"})
-    # Count the processes of the front container whose command line has this
-    # (uWSGI's cheaper mode starts 2 and adds workers under load).
-    count_processes: str = ""
-    # wrk connections for this configuration (0: the run's setting).
-    connections: int = 0
-    baseline: str = ""  # the configuration it is a variant of (report: ratio column)
-    short: str = ""  # the chart's label (default: the key)
-
-    @property
-    def chart_label(self) -> str:
-        return self.short or self.key
-
-
-FULL = frozenset({"full"})
-FULL_QUICK = frozenset({"full", "quick"})
-EXTRA = frozenset({"extra"})
-
-
-def sweep_key(processes: int, threads: int) -> str:
-    return f"sweep-{processes}x{threads}"
-
-
-def sweep_io_key(processes: int, threads: int) -> str:
-    return f"io-{processes}x{threads}"
-
-
-IO_DEFAULT = "io-default"
-
-
-# processes x threads around the default, for the CPU-bound page and the I/O-bound
-# route: from one slot per CPU to more than wrk's 64 connections.
-SWEEP = ((2, 1), (4, 1), (8, 1), (4, 2), (4, 4), (4, 8), (4, 16), (8, 8), (16, 4), (2, 16), (2, 32))
-SWEEP_FULL = ((2, 1), (4, 1), (8, 1), (4, 2), (4, 8), (4, 16), (8, 8), (2, 32))
-# The I/O-bound route: the app's own package and one more route (FLASK_APP=io_wait).
-IO_WAIT = {"FLASK_APP": "io_wait"}
+from bench.sweeps import sweep_configs, sweep_io_configs
+from bench.variant_configs import variant_configs
+from bench.variants import SITE
 
 GUNICORN_SYNC = ["gunicorn", f"--workers={GUNICORN_WORKERS}", "--bind=0.0.0.0:8000", "main:app"]
 GUNICORN_GTHREAD = [*GUNICORN_SYNC[:-1], "--worker-class=gthread", "--threads=2", "main:app"]
@@ -167,9 +39,9 @@ def peer(key: str, label: str, command: list[str], **kw: Any) -> Config:
     )
 
 
-def configs() -> list[Config]:
-    """Every configuration, in report order."""
-    main = [
+def shape_configs() -> list[Config]:
+    """The template's three shapes, as baked with the defaults."""
+    return [
         Config(
             "nginx-uwsgi",
             "nginx-uwsgi (default): nginx, uwsgi_pass, unix socket",
@@ -197,6 +69,12 @@ def configs() -> list[Config]:
             cold_start=True,
             short="standalone",
         ),
+    ]
+
+
+def peer_configs() -> list[Config]:
+    """What users pick instead: gunicorn and granian serving the same app."""
+    return [
         peer(
             "gunicorn-sync",
             f"gunicorn sync, {GUNICORN_WORKERS} workers, behind the same nginx",
@@ -224,17 +102,27 @@ def configs() -> list[Config]:
             front_port=8000,
             services=("app",),
         ),
-        Config(
-            "allinone",
-            "all-in-one container (uwsgi-nginx-flask style): 16 processes, cheaper 2",
-            "main",
-            "allinone",
-            front="app",
-            front_port=80,
-            cold_start=True,
-            count_processes="uwsgi",
-            short="all-in-one (uwsgi-nginx-flask)",
-        ),
+    ]
+
+
+def allinone_config() -> Config:
+    """One container with nginx and uWSGI, in the style of uwsgi-nginx-flask."""
+    return Config(
+        "allinone",
+        "all-in-one container (uwsgi-nginx-flask style): 16 processes, cheaper 2",
+        "main",
+        "allinone",
+        front="app",
+        front_port=80,
+        cold_start=True,
+        count_processes="uwsgi",
+        short="all-in-one (uwsgi-nginx-flask)",
+    )
+
+
+def ceiling_configs() -> list[Config]:
+    """The most the stack can serve: nginx alone, and uWSGI without Flask."""
+    return [
         Config(
             "ceiling-nginx",
             "ceiling: nginx answering `return 200` itself",
@@ -256,196 +144,16 @@ def configs() -> list[Config]:
             short="ceiling: raw WSGI",
         ),
     ]
-    default_point = (2 * (os.cpu_count() or 1), DEFAULT_PLAN.threads)  # auto, on this machine
-    io_wait = {
-        "path": "/io",
-        "env": IO_WAIT,
-        "mounts": (Mount("app", "/app/io_wait.py", APPS / "io_wait.py"),),
-    }
-    sweep = [
-        Config(
-            sweep_key(processes, threads),
-            f"{processes} processes x {threads} thread{'s' if threads > 1 else ''}",
-            "sweep",
-            "default",
-            answers={"processes": str(processes), "threads": str(threads)},
-            varies=(UWSGI_INI,),
-            baseline="nginx-uwsgi",
-            short=f"{processes} processes x {threads}",
-            sets=FULL if (processes, threads) in SWEEP_FULL else EXTRA,
-        )
-        for processes, threads in SWEEP
-        if (processes, threads) != default_point
-    ]
-    sweep_io = [
-        Config(
-            IO_DEFAULT,
-            f"{default_point[0]} processes x {default_point[1]} threads: auto (default), GET /io",
-            "sweep-io",
-            "default",
-            short="/io: default",
-            **io_wait,
-        ),
-        *(
-            Config(
-                sweep_io_key(processes, threads),
-                f"{processes} processes x {threads} thread{'s' if threads > 1 else ''}, GET /io",
-                "sweep-io",
-                "default",
-                answers={"processes": str(processes), "threads": str(threads)},
-                varies=(UWSGI_INI,),
-                baseline=IO_DEFAULT,
-                short=f"/io: {processes} processes x {threads}",
-                sets=FULL if (processes, threads) in SWEEP_FULL else EXTRA,
-                **io_wait,
-            )
-            for processes, threads in SWEEP
-            if (processes, threads) != default_point
-        ),
-    ]
-    ini = (UWSGI_INI,)
 
-    def variant(
-        key: str, label: str, short: str, baseline: str = "nginx-uwsgi", **kw: Any
-    ) -> Config:
-        build = kw.pop("build", "default" if baseline.startswith("nginx-uwsgi") else baseline)
-        return Config(key, label, "variant", build, baseline=baseline, short=short, **kw)
 
-    standalone = {"front": "app", "front_port": 8000}
-    variants = [
-        # Transport and logs: the issue's questions.
-        variant(
-            "tcp",
-            "nginx-uwsgi over TCP between the containers (APP_ADDRESS=:8000)",
-            "nginx-uwsgi over TCP",
-            env={"APP_ADDRESS": ":8000"},
-        ),
-        variant(
-            "uwsgi-log",
-            "nginx-uwsgi with uWSGI's request log on too (through supervisord)",
-            "+ uWSGI request log",
-            edits=(UWSGI_REQUEST_LOG,),
-        ),
-        variant(
-            "no-access-log",
-            "nginx-uwsgi with no request log at all (nginx access_log off)",
-            "no request log at all",
-            edits=(NO_ACCESS_LOG,),
-        ),
-        # The defaults the bench argued for, one at a time undone.
-        variant(
-            "unbuffered-log",
-            "nginx-uwsgi, nginx's access log written line by line (not buffered)",
-            "unbuffered access log",
-            edits=(UNBUFFERED_ACCESS_LOG,),
-        ),
-        variant(
-            "max-requests-5000",
-            "nginx-uwsgi recycling workers every 5000 requests"
-            f" (the default: {DEFAULT_PLAN.max_requests})",
-            "max-requests 5000",
-            # Under load each recycled worker loads the app again (lazy-apps): the old
-            # default recycled every 5000.
-            answers={"_max_requests": "5000"},
-            varies=ini,
-            # Workers reach 5000 requests only late in a 5 s run: measure it with
-            # --only nginx-uwsgi,max-requests-5000 --duration 20.
-            sets=EXTRA,
-        ),
-        variant(
-            "nginx-1-worker",
-            "nginx-uwsgi with nginx worker_processes 1 (auto: one per CPU)",
-            "nginx 1 worker",
-            sets=EXTRA,
-            edits=(NGINX_ONE_WORKER,),
-        ),
-        # A burst: more connections than uWSGI's own listen queue (100) holds.
-        variant(
-            "burst-256",
-            "nginx-uwsgi, 256 connections (listen = 1024)",
-            "256 connections",
-            connections=256,
-        ),
-        variant(
-            "burst-256-listen-100",
-            "nginx-uwsgi, 256 connections, uWSGI's own listen queue (100)",
-            "256 connections, listen 100",
-            # uWSGI's own default: a unix socket refuses connections once 100 wait to be
-            # accepted (nginx: 502, "Resource temporarily unavailable"). Its compose.yaml
-            # too: the kernel's somaxconn follows the listen queue.
-            answers={"_listen": "100"},
-            varies=(*ini, COMPOSE_FILE),
-            connections=256,
-        ),
-        variant(
-            "nginx-http-keepalive",
-            "nginx-http, connections to uWSGI kept open (upstream keepalive 32, http11-socket)",
-            "nginx-http, upstream keep-alive",
-            baseline="nginx-http",
-            # The upstream's address is then looked up once, at nginx's start.
-            edits=UPSTREAM_KEEPALIVE,
-        ),
-        variant(
-            "standalone-no-keepalive",
-            "standalone without http-keepalive (the router closes every client connection)",
-            "standalone, no keep-alive",
-            baseline="standalone",
-            edits=(NO_HTTP_KEEPALIVE,),
-            **standalone,
-        ),
-        # Further diagnostics (most of them only in --set extra).
-        variant(
-            "log-driver-local",
-            "nginx-uwsgi with Docker's `local` log driver instead of json-file",
-            "log driver local",
-            override={
-                "app": {"logging": {"driver": "local"}},
-                "nginx": {"logging": {"driver": "local"}},
-            },
-            sets=EXTRA,
-        ),
-        variant(
-            "thunder-lock",
-            "nginx-uwsgi with uWSGI thunder-lock = true",
-            "thunder-lock",
-            edits=(THUNDER_LOCK,),
-            sets=EXTRA,
-        ),
-        variant(
-            "no-memory-report",
-            "nginx-uwsgi without memory-report (stats)",
-            "no memory-report",
-            edits=(NO_MEMORY_REPORT,),
-            sets=EXTRA,
-        ),
-        variant(
-            "no-probes",
-            "nginx-uwsgi with no health probe during the run (interval 60 s)",
-            "no health probes",
-            override={
-                "app": {"healthcheck": {"interval": "60s"}},
-                "nginx": {"healthcheck": {"interval": "60s"}},
-            },
-        ),
-        variant(
-            "standalone-no-log",
-            "standalone with uWSGI's request log off",
-            "standalone, no request log",
-            baseline="standalone",
-            edits=(NO_UWSGI_REQUEST_LOG,),
-            sets=EXTRA,
-            **standalone,
-        ),
-        variant(
-            "nginx-http-tw-reuse",
-            "nginx-http with net.ipv4.tcp_tw_reuse=1 in nginx's namespace",
-            "nginx-http, tcp_tw_reuse",
-            baseline="nginx-http",
-            override={"nginx": {"sysctls": {"net.ipv4.tcp_tw_reuse": 1}}},
-            sets=EXTRA,
-        ),
-    ]
-    native = [
+def main_configs() -> list[Config]:
+    """The report's first table: the shapes, the alternatives and the ceilings."""
+    return [*shape_configs(), *peer_configs(), allinone_config(), *ceiling_configs()]
+
+
+def native_configs() -> list[Config]:
+    """The default shape's processes on this machine, without Docker."""
+    return [
         Config(
             "native",
             "nginx-uwsgi natively: the same uwsgi.ini, supervisord.conf and nginx config",
@@ -456,6 +164,18 @@ def configs() -> list[Config]:
             short="nginx-uwsgi native",
         ),
     ]
+
+
+def cold_variant(key: str, label: str, override: dict[str, dict[str, Any]]) -> Config:
+    """The default shape with compose settings changed, timed from `up` to healthy only."""
+    return Config(
+        key, label, "cold", "default", override=override, cold_start=True, load=False,
+        baseline="nginx-uwsgi",
+    )  # fmt: skip
+
+
+def cold_configs() -> list[Config]:
+    """Ways to start the default shape sooner."""
     # Compose wants the start period beside a start interval.
     faster_start = {
         "healthcheck": {
@@ -464,16 +184,7 @@ def configs() -> list[Config]:
         }
     }
     after_healthy = {"depends_on": {"app": {"condition": "service_healthy"}}}
-
-    def cold_variant(
-        key: str, label: str, override: dict[str, dict[str, Any]], **kw: Any
-    ) -> Config:
-        return Config(
-            key, label, "cold", "default", override=override, cold_start=True, load=False,
-            baseline="nginx-uwsgi", **kw,
-        )  # fmt: skip
-
-    cold = [
+    return [
         cold_variant(
             "cold-after-healthy",
             "nginx-uwsgi, nginx started once the app is healthy (depends_on: service_healthy)",
@@ -485,7 +196,18 @@ def configs() -> list[Config]:
             {"app": faster_start, "nginx": faster_start},
         ),
     ]
-    return [*main, *sweep, *sweep_io, *variants, *native, *cold]
+
+
+def configs() -> list[Config]:
+    """Every configuration, in report order."""
+    return [
+        *main_configs(),
+        *sweep_configs(),
+        *sweep_io_configs(),
+        *variant_configs(),
+        *native_configs(),
+        *cold_configs(),
+    ]
 
 
 def select(

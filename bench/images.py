@@ -10,7 +10,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.configs import BAKED_ANSWERS, BENCH_ROOT, DEFAULT_PLAN, GRANIAN_VERSION, GUNICORN_VERSION
+from bench.configuration import (
+    BAKED_ANSWERS,
+    BENCH_ROOT,
+    DEFAULT_PLAN,
+    GRANIAN_VERSION,
+    GUNICORN_VERSION,
+)
 from bench.docker import LABEL, Compose
 from bench.host import BenchError, run
 from bench.projects import Projects, copy_app, pinned

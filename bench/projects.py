@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.configs import BAKED_ANSWERS, BENCH_ROOT, Config
+from bench.configuration import BAKED_ANSWERS, BENCH_ROOT, Config
 from bench.host import BenchError, run
 from hooks.plan import Plan
 

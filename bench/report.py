@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.configs import DEFAULT_PLAN, IO_DEFAULT, SECTIONS
+from bench.configuration import DEFAULT_PLAN, SECTIONS
 from bench.stats import Run, Summary, rate_of, ratio, summarize
+from bench.sweeps import IO_DEFAULT
 
 MB = 1_000_000  # as `docker image ls` counts
 

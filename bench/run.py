@@ -32,7 +32,8 @@ from typing import Any
 
 from bench import wrk
 from bench.chart import write_chart
-from bench.configs import BENCH_ROOT, Config, configs, select
+from bench.configs import configs, select
+from bench.configuration import BENCH_ROOT, Config
 from bench.docker import Resources, remove_leftovers
 from bench.host import BenchError, check_host, run
 from bench.images import SECRET_KEY

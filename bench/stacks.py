@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.configs import COMPOSE_FILE, MOUNTED_FILES, Config
+from bench.configuration import COMPOSE_FILE, MOUNTED_FILES, Config
 from bench.docker import LABEL, UP_TIMEOUT_S, Compose, Resources, cgroup_cpu_s, docker_daemons_cpu_s
 from bench.host import BenchError, run
 from bench.images import Images

@@ -15,7 +15,7 @@ NGINX_CONF = "nginx/nginx.conf"
 class Edit:
     """`old`, which occurs exactly once in a baked file, replaced by `new`."""
 
-    file: str  # relative to the project, one of configs.MOUNTED_FILES
+    file: str  # relative to the project, one of configuration.MOUNTED_FILES
     old: str
     new: str
 

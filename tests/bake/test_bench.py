@@ -12,7 +12,8 @@ import pytest
 
 from bench import wrk
 from bench.chart import write_chart
-from bench.configs import BAKED_ANSWERS, COMPOSE_FILE, DEFAULT_PLAN, MOUNTED_FILES, configs, select
+from bench.configs import configs, select
+from bench.configuration import BAKED_ANSWERS, COMPOSE_FILE, DEFAULT_PLAN, MOUNTED_FILES
 from bench.report import (
     README_END,
     README_START,

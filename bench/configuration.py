@@ -1,0 +1,119 @@
+"""What a configuration is: how it is started, where wrk sends its requests; the builds
+it starts from and the files of a baked project a variant may replace.
+
+Each configuration is one of a few images (a build: the three baked shapes,
+the peers gunicorn and granian, the all-in-one container) started with compose. A variant
+is baked with other answers (cookiecutter.json's variables: processes, threads, a
+fact such as _listen), or is an explicit text edit of the build's own files
+(bench/variants.py: settings no project is made with); either way the files it
+changes are mounted over the build's, so no image is built for it. The ceilings
+mount files of the bench's own (bench/apps/), written whole; a few variants change
+compose settings (an override file). The configurations themselves: bench/configs.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.variants import NGINX_CONF, SITE, UWSGI_INI, Edit
+from hooks.plan import Plan
+
+BENCH_ROOT = Path(__file__).resolve().parent
+# The bench's own files mounted over a project's (the ceilings).
+APPS = BENCH_ROOT / "apps"
+
+# The three baked shapes, and the images the bench builds itself.
+BUILDS = ("default", "nginx-http", "standalone", "peers", "allinone")
+# The answers each baked build is made with (the rest: cookiecutter.json's defaults).
+BAKED_ANSWERS: dict[str, dict[str, str]] = {
+    "default": {},
+    "nginx-http": {"server": "nginx-http"},
+    "standalone": {"server": "standalone"},
+}
+GUNICORN_VERSION = "27.0.1"
+GUNICORN_WORKERS = 4
+GRANIAN_VERSION = "2.8.7"
+# As many as gunicorn's and as the default's processes on 2 cores.
+GRANIAN_WORKERS = 4
+
+# Sections of the report, in order.
+SECTIONS = {
+    "main": "Shapes, alternatives and ceilings",
+    "cost": "Where the time goes",
+    "sweep": "Default shape: processes x threads, CPU-bound (GET /)",
+    "sweep-io": "Default shape: processes x threads, I/O-bound (GET /io: a 20 ms wait)",
+    "variant": "Default shape and others: transport, logs, nginx, health check",
+    "native": "Docker against native",
+    "cold": "Cold start variants",
+}
+
+
+# The files of a baked project a variant may take from its own bake or edit: where
+# each is mounted over the build's (compose.yaml: the stack's compose file instead).
+COMPOSE_FILE = "compose.yaml"
+MOUNTED_FILES: dict[str, tuple[str, str]] = {
+    UWSGI_INI: ("app", "/app/ops/uwsgi.ini"),
+    NGINX_CONF: ("nginx", "/etc/nginx/nginx.conf"),
+    SITE: ("nginx", f"/etc/nginx/templates/{Path(SITE).name}"),
+}
+DEFAULT_PLAN = Plan.defaults()
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A file of a container replaced by one of the bench's own (a read-only bind mount)."""
+
+    service: str
+    target: str
+    source: Path
+
+
+@dataclass(frozen=True)
+class Config:
+    """One configuration: how to start it, where wrk sends its requests."""
+
+    key: str
+    label: str
+    section: str
+    build: str  # one of BUILDS, or "native"
+    front: str = "nginx"  # the service wrk runs beside (in its network namespace)
+    front_port: int = 8080
+    path: str = "/"  # what wrk asks for (/io: the I/O-bound route, bench/apps/io_wait.py)
+    # Start only these services (`up --no-deps`); empty: the whole stack.
+    services: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    # Answers (cookiecutter.json's variables, private ones included) baked on top of
+    # the build's, and the files of that bake they change: those are mounted over the
+    # build's (MOUNTED_FILES) or, for compose.yaml, start the stack.
+    answers: dict[str, str] = field(default_factory=dict)
+    varies: tuple[str, ...] = ()
+    # Edits of the build's own baked files (bench/variants.py), mounted over them.
+    edits: tuple[Edit, ...] = ()
+    mounts: tuple[Mount, ...] = ()
+    # Compose settings merged into each service (override file), e.g. a command.
+    override: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Measured cold start (`up --wait` each round); otherwise started without waiting
+    # for health and polled until it answers.
+    cold_start: bool = False
+    # Put under load (False: cold start only).
+    load: bool = True
+    # Sets it belongs to: "full" (make bench), "quick" (the test), "extra".
+    sets: frozenset[str] = frozenset({"full"})
+    # Count the processes of the front container whose command line has this
+    # (uWSGI's cheaper mode starts 2 and adds workers under load).
+    count_processes: str = ""
+    # wrk connections for this configuration (0: the run's setting).
+    connections: int = 0
+    baseline: str = ""  # the configuration it is a variant of (report: ratio column)
+    short: str = ""  # the chart's label (default: the key)
+
+    @property
+    def chart_label(self) -> str:
+        return self.short or self.key
+
+
+FULL = frozenset({"full"})
+FULL_QUICK = frozenset({"full", "quick"})
+EXTRA = frozenset({"extra"})
