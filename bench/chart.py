@@ -13,7 +13,8 @@ matplotlib.use("Agg")  # no display: write files only
 import matplotlib.pyplot as plt
 
 from bench.configuration import SECTIONS
-from bench.report import GUNICORN, Results, machine_line
+from bench.report import machine_line
+from bench.results import GUNICORN, Results
 
 COLORS = {
     "main": "#1f77b4",

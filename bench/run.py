@@ -38,12 +38,8 @@ from bench.docker import Resources, remove_leftovers
 from bench.host import BenchError, check_host, run
 from bench.images import SECRET_KEY
 from bench.projects import REPO_ROOT, base_images
-from bench.report import (
-    Results,
-    render_markdown,
-    render_readme_section,
-    replace_readme_section,
-)
+from bench.report import render_markdown, render_readme_section, replace_readme_section
+from bench.results import Results
 from bench.stacks import Workspace
 from bench.stats import Run, rotated
 from bench.target import Target

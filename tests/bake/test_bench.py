@@ -14,15 +14,15 @@ from bench import wrk
 from bench.chart import write_chart
 from bench.configs import configs, select
 from bench.configuration import BAKED_ANSWERS, COMPOSE_FILE, DEFAULT_PLAN, MOUNTED_FILES
+from bench.goals import goals
 from bench.report import (
     README_END,
     README_START,
-    Results,
-    goals,
     render_markdown,
     render_readme_section,
     replace_readme_section,
 )
+from bench.results import Results
 from bench.stats import Run, ratio, rotated, summarize
 from bench.variants import Edit
 from conftest import Bake

@@ -1,0 +1,232 @@
+"""The issue's goals, each measured against a run's figures: met, missed, or not
+measured in that run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.markdown import number, percent, table, times
+from bench.results import (
+    DEFAULT,
+    GRANIAN_ALONE,
+    GRANIAN_NGINX,
+    GUNICORN,
+    NATIVE,
+    NO_PROBES,
+    RAW_CEILING,
+    Results,
+)
+from bench.stats import ratio
+from bench.sweeps import IO_DEFAULT
+
+# The issue's goals.
+GOAL_VS_GUNICORN = 3.0
+GOAL_VS_GRANIAN = 1.0
+GOAL_PROBE_COST = 0.05
+GOAL_SWEEP_WITHIN = 0.10
+GOAL_VS_NATIVE = 0.60
+GOAL_VS_RAW_WSGI = 0.65
+GOAL_IMAGE_ABOVE_BASE_MB = 60
+GOAL_COLD_START_S = 5.0
+GOAL_REBUILD_S = 10.0
+
+
+@dataclass(frozen=True)
+class Goal:
+    name: str
+    target: str
+    measured: str
+    met: bool | None  # None: not measured in this run
+    note: str = ""
+
+
+def measured_goal(
+    name: str, target: str, value: float | None, shown: str, met: bool, note: str
+) -> Goal:
+    """A goal as measured (`shown`, the note when missed), or not measured (value None)."""
+    if value is None:
+        return Goal(name, target, "not measured", None)
+    return Goal(name, target, shown, met, "" if met else note)
+
+
+def vs_gunicorn_goal(results: Results) -> Goal:
+    vs_gunicorn = ratio(results.rate(DEFAULT), results.rate(GUNICORN))
+    return measured_goal(
+        "Default shape against gunicorn sync (4 workers) behind the same nginx",
+        f">= {GOAL_VS_GUNICORN:.0f}x",
+        vs_gunicorn,
+        times(vs_gunicorn),
+        vs_gunicorn is not None and vs_gunicorn >= GOAL_VS_GUNICORN,
+        f"short by {GOAL_VS_GUNICORN - (vs_gunicorn or 0):.2f}x",
+    )
+
+
+def vs_granian_goal(results: Results, key: str, where: str) -> Goal:
+    vs_granian = ratio(results.rate(DEFAULT), results.rate(key))
+    return measured_goal(
+        f"Default shape against granian (WSGI, 4 workers) {where}",
+        f">= {GOAL_VS_GRANIAN:.1f}x",
+        vs_granian,
+        times(vs_granian),
+        vs_granian is not None and vs_granian >= GOAL_VS_GRANIAN,
+        f"short by {GOAL_VS_GRANIAN - (vs_granian or 0):.2f}x; CPU per request: "
+        f"{results.cpu_cell(DEFAULT)} us against granian's {results.cpu_cell(key)} us",
+    )
+
+
+def sweep_goal(results: Results, section: str, default_key: str, kind: str) -> Goal:
+    """The default's processes x threads against the best of a sweep."""
+    sweep = {key: results.rate(key) for key in [default_key, *results.in_section(section)]}
+    measured = {key: rate for key, rate in sweep.items() if rate is not None}
+    best_key = max(measured, key=lambda key: measured[key]) if len(measured) > 1 else None
+    of_best = ratio(measured.get(default_key), measured[best_key]) if best_key else None
+    return measured_goal(
+        f"Default shape against the best processes x threads, {kind}",
+        f"within {100 * GOAL_SWEEP_WITHIN:.0f}%",
+        of_best,
+        "the default is the best"
+        if best_key == default_key
+        else f"{percent(of_best)} of the best ({results.label(best_key) if best_key else '-'})",
+        of_best is not None and of_best >= 1 - GOAL_SWEEP_WITHIN,
+        f"{100 * (1 - (of_best or 0)):.0f}% below the best",
+    )
+
+
+def probe_cost_goal(results: Results) -> Goal:
+    without_probes = ratio(results.rate(DEFAULT), results.rate(NO_PROBES))
+    probe_cost = None if without_probes is None else max(0.0, 1 - without_probes)
+    return measured_goal(
+        "Health probes' cost (the default against no probes during the run)",
+        f"<= {percent(GOAL_PROBE_COST)} of req/s",
+        probe_cost,
+        percent(probe_cost),
+        probe_cost is not None and probe_cost <= GOAL_PROBE_COST,
+        f"{100 * ((probe_cost or 0) - GOAL_PROBE_COST):.0f} points over",
+    )
+
+
+def vs_native_goal(results: Results) -> Goal:
+    vs_native = ratio(results.rate(DEFAULT), results.rate(NATIVE))
+    return measured_goal(
+        "Default shape in Docker against the same processes natively",
+        f">= {percent(GOAL_VS_NATIVE)}",
+        vs_native,
+        percent(vs_native),
+        vs_native is not None and vs_native >= GOAL_VS_NATIVE,
+        f"short by {100 * (GOAL_VS_NATIVE - (vs_native or 0)):.0f} points",
+    )
+
+
+def flask_bound(results: Results, raw_rate: float | None) -> str:
+    """The share of the raw-WSGI rate Flask could keep if nothing else changed: the
+    stack's CPU time per request without Flask against Flask's own; "" unmeasured."""
+    flask_us = results.data.get("app_cost_us", {}).get("flask")
+    cpus = int(results.data.get("machine", {}).get("cpus", 2))
+    if not (flask_us and raw_rate):
+        return ""
+    stack_us = cpus * 1e6 / raw_rate
+    return (
+        f"; Flask's own {flask_us:.0f} us per request (in-process) against the "
+        f"{stack_us:.0f} us of CPU the stack spends on one without it: "
+        f"{percent(stack_us / (stack_us + flask_us))} at best"
+    )
+
+
+def vs_raw_wsgi_goal(results: Results) -> Goal:
+    raw_rate = results.rate(RAW_CEILING)
+    vs_raw = ratio(results.rate(DEFAULT), raw_rate)
+    return measured_goal(
+        "Flask under the default shape against the raw-WSGI ceiling",
+        f">= {percent(GOAL_VS_RAW_WSGI)}",
+        vs_raw,
+        percent(vs_raw),
+        vs_raw is not None and vs_raw >= GOAL_VS_RAW_WSGI,
+        f"short by {100 * (GOAL_VS_RAW_WSGI - (vs_raw or 0)):.0f} points"
+        f"{flask_bound(results, raw_rate)}",
+    )
+
+
+def image_goal(results: Results) -> Goal:
+    above = results.above_base("default", "app")
+    return measured_goal(
+        "App image above its base image",
+        f"<= {GOAL_IMAGE_ABOVE_BASE_MB} MB",
+        above,
+        number(above, 1, " MB"),
+        above is not None and above <= GOAL_IMAGE_ABOVE_BASE_MB,
+        f"{(above or 0) - GOAL_IMAGE_ABOVE_BASE_MB:.1f} MB over",
+    )
+
+
+def cold_start_goal(results: Results) -> Goal:
+    summary = results.summaries.get(DEFAULT)
+    cold = summary.cold_start_s if summary else None
+    return measured_goal(
+        "Cold start of the default shape (`up` to healthy)",
+        f"< {GOAL_COLD_START_S:.0f} s",
+        cold,
+        number(cold, 1, " s"),
+        cold is not None and cold < GOAL_COLD_START_S,
+        f"{(cold or 0) - GOAL_COLD_START_S:.1f} s over",
+    )
+
+
+def rebuild_goal(results: Results) -> Goal:
+    rebuild = results.rebuild("default")
+    return measured_goal(
+        "Rebuild of the default app image after a change to main.py",
+        f"< {GOAL_REBUILD_S:.0f} s",
+        rebuild,
+        number(rebuild, 1, " s"),
+        rebuild is not None and rebuild < GOAL_REBUILD_S,
+        f"{(rebuild or 0) - GOAL_REBUILD_S:.1f} s over",
+    )
+
+
+def errors_goal(results: Results) -> Goal:
+    """No errors in the compared configurations; the variants include runs made to
+    show errors."""
+    compared = [
+        run for run in results.runs if results.configs.get(run.config, {}).get("section")
+        in ("main", "sweep", "sweep-io", "native")
+    ]  # fmt: skip
+    errors = sum(run.errors for run in compared)
+    failing = sorted({run.config for run in compared if run.errors})
+    return measured_goal(
+        "Errors (socket errors, non-2xx answers) of the shapes, alternatives, sweep, native",
+        "0",
+        float(errors) if compared else None,
+        f"{errors:,}",
+        errors == 0,
+        f"in {', '.join(failing)}",
+    )
+
+
+def goals(results: Results) -> list[Goal]:
+    """The issue's goals, measured against this run's figures."""
+    return [
+        vs_gunicorn_goal(results),
+        vs_granian_goal(results, GRANIAN_NGINX, "behind the same nginx"),
+        vs_granian_goal(results, GRANIAN_ALONE, "alone"),
+        sweep_goal(results, "sweep", DEFAULT, "CPU-bound"),
+        sweep_goal(results, "sweep-io", IO_DEFAULT, "I/O-bound"),
+        probe_cost_goal(results),
+        vs_native_goal(results),
+        vs_raw_wsgi_goal(results),
+        image_goal(results),
+        cold_start_goal(results),
+        rebuild_goal(results),
+        errors_goal(results),
+    ]
+
+
+def goals_table(results: Results) -> str:
+    marks = {True: "met", False: "**missed**", None: "-"}
+    return table(
+        ["Goal", "Target", "Measured", "", "Note"],
+        [
+            [goal.name, goal.target, goal.measured, marks[goal.met], goal.note]
+            for goal in goals(results)
+        ],
+        align="lllll",
+    )

@@ -1,0 +1,240 @@
+"""The report's tables after the goals, one per section: the shapes and alternatives,
+where the time goes, the sweeps, the variants, native, cold start."""
+
+from __future__ import annotations
+
+from bench.configuration import DEFAULT_PLAN
+from bench.markdown import number, percent, rate_cell, table, times
+from bench.results import (
+    DEFAULT,
+    GUNICORN,
+    MB,
+    NATIVE,
+    NGINX_CEILING,
+    NO_PROBES,
+    RAW_CEILING,
+    Results,
+)
+from bench.stats import ratio
+from bench.sweeps import IO_DEFAULT
+
+
+def image_cell(results: Results, build: str, service: str) -> str:
+    size = results.image_size(build, service)
+    if size is None:
+        return "-"
+    above = results.above_base(build, service)
+    return f"{size / MB:.0f} (+{above:.0f})" if above is not None else f"{size / MB:.0f}"
+
+
+def main_table(results: Results) -> str:
+    gunicorn = results.rate(GUNICORN)
+    nginx_ceiling = results.rate(NGINX_CEILING)
+    raw_ceiling = results.rate(RAW_CEILING)
+    rows = []
+    for key in results.in_section("main"):
+        summary = results.summaries.get(key)
+        config = results.configs[key]
+        ceiling = key.startswith("ceiling-")
+        build = config["build"]
+        rate = summary.requests_per_second if summary else None
+        rows.append(
+            [
+                config["label"],
+                rate_cell(summary),
+                times(ratio(rate, gunicorn)),
+                percent(ratio(rate, nginx_ceiling)),
+                percent(ratio(rate, raw_ceiling)),
+                number(summary.p50_ms if summary else None, 1),
+                number(summary.p99_ms if summary else None, 1),
+                results.errors(key),
+                results.cpu_cell(key),
+                "-" if ceiling else image_cell(results, build, "app"),
+                "-" if ceiling else image_cell(results, build, "nginx"),
+                number(summary.cold_start_s if summary else None, 1),
+                "-" if ceiling else number(results.rebuild(build), 1),
+            ]
+        )
+    return table(
+        [
+            "Configuration",
+            "req/s median (min-max)",
+            "x gunicorn sync",
+            "% of nginx ceiling",
+            "% of raw-WSGI ceiling",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "CPU us/request (stack + Docker)",
+            "app image MB (+ above base)",
+            "nginx image MB (+ above base)",
+            "cold start s",
+            "rebuild s",
+        ],
+        rows,
+    )
+
+
+def sweep_table(results: Results, cpus: int, section: str = "sweep") -> str:
+    default_key = DEFAULT if section == "sweep" else IO_DEFAULT
+    keys = [default_key, *(key for key in results.in_section(section) if key != default_key)]
+    rates = {key: results.rate(key) for key in keys}
+    best = max((rate for rate in rates.values() if rate is not None), default=None)
+    rows = []
+    for key in keys:
+        summary = results.summaries.get(key)
+        label = (
+            f"{2 * cpus} processes x {DEFAULT_PLAN.threads} threads: auto (default)"
+            if key == default_key
+            else results.label(key).removesuffix(", GET /io")
+        )
+        rows.append(
+            [
+                label,
+                rate_cell(summary),
+                percent(ratio(rates[key], best)),
+                number(summary.p50_ms if summary else None, 1),
+                number(summary.p99_ms if summary else None, 1),
+                results.errors(key),
+                results.cpu_cell(key),
+            ]
+        )
+    return table(
+        [
+            "processes x threads",
+            "req/s median (min-max)",
+            "% of best",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "CPU us/request (stack + Docker)",
+        ],
+        rows,
+    )
+
+
+def variants_table(results: Results) -> str:
+    rows = []
+    references = [key for key in (DEFAULT, "nginx-http", "standalone") if key in results.summaries]
+    for key in [*results.in_section("variant"), *references]:
+        summary = results.summaries.get(key)
+        reference = key in references
+        baseline = key if reference else results.configs[key].get("baseline") or DEFAULT
+        rate = summary.requests_per_second if summary else None
+        cpu, base_cpu = results.cpu_us(key), results.cpu_us(baseline)
+        rows.append(
+            [
+                f"(for reference) {results.label(key)}" if reference else results.label(key),
+                rate_cell(summary),
+                f"{times(ratio(rate, results.rate(baseline)))} of {baseline}",
+                number(summary.p50_ms if summary else None, 1),
+                number(summary.p99_ms if summary else None, 1),
+                results.errors(key),
+                results.cpu_cell(key),
+                times(ratio(cpu, base_cpu)),
+                f"{number(results.median_note(key, 'time_wait_front'))} / "
+                f"{number(results.median_note(key, 'time_wait_app'))}",
+            ]
+        )
+    return table(
+        [
+            "Variant",
+            "req/s median (min-max)",
+            "req/s against its baseline",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "CPU us/request (stack + Docker)",
+            "CPU against its baseline",
+            "TIME_WAIT after the run (front / app)",
+        ],
+        rows,
+    )
+
+
+# Where the time goes: the CPU time per request of one configuration against another.
+COSTS = (
+    ("Flask: the app's own work", DEFAULT, RAW_CEILING),
+    ("nginx's access log, through Docker's json-file log driver", DEFAULT, "no-access-log"),
+    ("... more with it written line by line (unbuffered)", "unbuffered-log", DEFAULT),
+    ("uWSGI's request log too, through supervisord", "uwsgi-log", DEFAULT),
+    # Recycling shows in runs long enough for workers to reach max-requests:
+    # --only nginx-uwsgi,max-requests-5000 --duration 20
+    ("worker recycling every 5000 requests (lazy-apps)", "max-requests-5000", DEFAULT),
+    ("health probes, every 10 s once healthy (exec in both containers)", DEFAULT, NO_PROBES),
+    ("TCP between the containers instead of the unix socket", "tcp", DEFAULT),
+    ("Docker (containers, log driver, health checks) against native", DEFAULT, NATIVE),
+)
+
+
+def cpu_us(results: Results, key: str, cpus: int) -> float | None:
+    """CPU microseconds per request: measured (the stack's and Docker's daemons') when
+    the run has it, else the cores' time divided among the requests."""
+    measured = results.cpu_us(key)
+    if measured is not None:
+        return measured
+    rate = results.rate(key)
+    return cpus * 1e6 / rate if rate else None
+
+
+def cost_table(results: Results, cpus: int) -> str:
+    rows = []
+    for name, more, less in COSTS:
+        a, b = cpu_us(results, more, cpus), cpu_us(results, less, cpus)
+        if a is None or b is None:
+            continue
+        rows.append([name, f"{more} - {less}", number(a, 0), number(b, 0), number(a - b, 0)])
+    costs = results.data.get("app_cost_us", {})
+    note = ""
+    if costs:
+        note = (
+            f"\n\nIn-process, without a server (bench/apps/app_cost.py in the app image), "
+            f"Flask's GET / costs {costs.get('flask', 0):.0f} us and the raw WSGI callable's "
+            f"{costs.get('raw', 0):.1f} us."
+        )
+    return (
+        table(
+            ["Cost", "configurations", "CPU us per request", "without", "difference"],
+            rows,
+            align="llrrr",
+        )
+        + note
+    )
+
+
+def native_table(results: Results) -> str:
+    rows = []
+    for key in (DEFAULT, "no-access-log", NATIVE):
+        summary = results.summaries.get(key)
+        if summary is None:
+            continue
+        rows.append(
+            [
+                results.label(key),
+                rate_cell(summary),
+                percent(ratio(summary.requests_per_second, results.rate(NATIVE))),
+                number(summary.p50_ms, 1),
+                number(summary.p99_ms, 1),
+                results.errors(key),
+            ]
+        )
+    return table(["", "req/s median (min-max)", "% of native", "p50 ms", "p99 ms", "errors"], rows)
+
+
+def cold_table(results: Results) -> str:
+    rows = []
+    base = results.summaries.get(DEFAULT)
+    keys = [key for key in results.in_section("main") if key in results.summaries]
+    for key in [*keys, *results.in_section("cold")]:
+        summary = results.summaries.get(key)
+        if summary is None or summary.cold_start_s is None:
+            continue
+        rows.append(
+            [
+                results.label(key),
+                number(summary.cold_start_s, 1),
+                str(sum(1 for run in results.runs if run.config == key and run.cold_start_s)),
+                times(ratio(summary.cold_start_s, base.cold_start_s if base else None)),
+            ]
+        )
+    return table(["", "cold start s (median)", "runs", "against the default"], rows)
