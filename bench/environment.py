@@ -1,0 +1,98 @@
+"""What a run ran on, recorded in its results: the machine, the versions of what it
+ran (here and in the images), and the app's own cost per request."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.configuration import BENCH_ROOT
+from bench.host import run
+from bench.images import SECRET_KEY
+from bench.stacks import Workspace
+
+
+def first_line(command: list[str], pattern: str = "") -> str:
+    """The first line of a command's output (stdout or stderr) matching pattern."""
+    result = run(command, check=False, timeout=120)
+    for line in (result.stdout + result.stderr).splitlines():
+        if re.search(pattern, line):
+            found = re.search(pattern, line)
+            return found.group(1) if found and found.groups() else line.strip()
+    return "?"
+
+
+def machine() -> dict[str, Any]:
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = "?"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kb = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
+        memory = f"{kb / 1024 / 1024:.0f}"
+    os_name = "?"
+    with contextlib.suppress(OSError):
+        found = re.search(r'^PRETTY_NAME="?([^"\n]*)', Path("/etc/os-release").read_text(), re.M)
+        os_name = found.group(1) if found else "?"
+    info = run(
+        ["docker", "info", "--format", "{{.LoggingDriver}} {{.CgroupVersion}} {{.CgroupDriver}}"],
+        check=False,
+    ).stdout.split()
+    return {
+        "cpu": cpu,
+        "cpus": len(os.sched_getaffinity(0)),
+        "memory_gb": memory,
+        "os": os_name,
+        "kernel": platform.release(),
+        "log_driver": info[0] if info else "?",
+        "cgroup": f"v{info[1]} ({info[2]})" if len(info) > 2 else "?",
+    }
+
+
+def versions(workspace: Workspace, builds: list[str]) -> dict[str, str]:
+    venv_bin = Path(sys.executable).parent
+    found = {
+        "docker": first_line(["docker", "version", "--format", "{{.Server.Version}}"]),
+        "compose": first_line(["docker", "compose", "version", "--short"]),
+        "wrk": first_line(["wrk", "-v"], r"^wrk (\S+)"),
+        "python_host": platform.python_version(),
+        "uwsgi_host": first_line([str(venv_bin / "uwsgi"), "--version"]),
+        "nginx_host": first_line(["nginx", "-v"], r"nginx/(\S+)"),
+    }
+
+    def in_image(build: str, service: str, command: list[str], pattern: str = "") -> str:
+        image = workspace.images.image(build, service)
+        docker = ["docker", "run", "--rm", "--network", "none", "--entrypoint", command[0], image]
+        return first_line([*docker, *command[1:]], pattern)
+
+    if "default" in builds:
+        found["python_image"] = in_image(
+            "default", "app", ["python3", "--version"], r"Python (\S+)"
+        )
+        found["uwsgi_image"] = in_image("default", "app", ["uwsgi", "--version"])
+        found["nginx_image"] = in_image("default", "nginx", ["nginx", "-v"], r"nginx/(\S+)")
+    if "peers" in builds:
+        found["gunicorn"] = in_image("peers", "app", ["gunicorn", "--version"], r"version (\S+)\)")
+        found["granian"] = in_image("peers", "app", ["granian", "--version"], r"(\d\S*)")
+    if "allinone" in builds:
+        found["nginx_allinone"] = in_image("allinone", "app", ["nginx", "-v"], r"nginx/(\S+)")
+    return found
+
+
+def app_cost(workspace: Workspace) -> dict[str, float]:
+    """Flask's and the raw WSGI app's own cost per request (bench/apps/app_cost.py), in
+    the default app image, on an otherwise idle moment of the run."""
+    command = ["docker", "run", "--rm", "--network", "none", "--env", f"SECRET_KEY={SECRET_KEY}"]
+    command += ["--volume", f"{BENCH_ROOT / 'apps'}:/bench:ro", "--entrypoint", "python3"]
+    command += [workspace.images.image("default", "app"), "/bench/app_cost.py", "/app/main.py"]
+    output = run([*command, "/bench/raw_wsgi.py"], timeout=300).stdout
+    return {name: float(value) for name, value in json.loads(output).items()}

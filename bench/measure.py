@@ -1,0 +1,199 @@
+"""Measuring: one run of one configuration under wrk, and the rounds of a whole run."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import wrk
+from bench.configuration import Config
+from bench.host import BenchError, Log, run
+from bench.stacks import Workspace
+from bench.stats import Run, rotated
+from bench.target import Target
+
+SETTLE_S = 0.5
+# A configuration that fails this often is left out of the later rounds.
+MAX_FAILURES = 2
+
+
+@dataclass(frozen=True)
+class Settings:
+    duration_s: int
+    warmup_s: int
+    connections: int
+    threads: int
+    timeout_s: int
+    rounds: int
+    set: str
+
+
+def measure(
+    workspace: Workspace, config: Config, round_index: int, settings: Settings, logs: Path
+) -> Run:
+    """One run of one configuration, from nothing back to nothing."""
+    with workspace.started(config) as (target, cold_start):
+        if target is None:
+            return Run(config.key, round_index, 0.0, 0.0, 0.0, 0, 0, cold_start, {"load": False})
+        return load(workspace, config, target, cold_start, round_index, settings, logs)
+
+
+def wrk_output(
+    target: Target, connections: int, seconds: int, latency: bool, settings: Settings
+) -> str:
+    """wrk's output of `seconds` of load on the target."""
+    command = wrk.command(
+        target.url, seconds, connections, settings.threads, settings.timeout_s, latency
+    )
+    return run(target.wrap(command), timeout=seconds + settings.timeout_s + 60).stdout
+
+
+def measured_load(
+    target: Target, connections: int, settings: Settings
+) -> tuple[str, dict[str, float], dict[str, float]]:
+    """After the warm-up, the measured run's wrk output, and the target's CPU seconds
+    before and after it."""
+    if settings.warmup_s:
+        wrk_output(target, connections, settings.warmup_s, False, settings)
+        # The requests wrk abandoned when it stopped still wait in uWSGI's listen
+        # queue; let them drain, or the measured run's first connections overflow it.
+        time.sleep(SETTLE_S)
+    cpu_before = target.cpu()
+    output = wrk_output(target, connections, settings.duration_s, True, settings)
+    return output, cpu_before, target.cpu()
+
+
+def cpu_notes(
+    result: wrk.WrkResult, cpu_before: dict[str, float], cpu_after: dict[str, float]
+) -> dict[str, Any]:
+    """CPU time per request, which other loads on the machine change far less than the
+    rate: the stack's own, and Docker's daemons' (the log path, the probes)."""
+    if not result.requests:
+        return {}
+    return {
+        f"cpu_us_{part}": (seconds - cpu_before[part]) * 1e6 / result.requests
+        for part, seconds in cpu_after.items()
+        if part in cpu_before
+    }
+
+
+def error_detail(result: wrk.WrkResult) -> dict[str, int]:
+    return {
+        "connect": result.connect_errors,
+        "read": result.read_errors,
+        "write": result.write_errors,
+        "timeout": result.timeouts,
+        "non_2xx": result.non_2xx,
+    }
+
+
+def load_notes(
+    workspace: Workspace,
+    config: Config,
+    target: Target,
+    result: wrk.WrkResult,
+    cpu: tuple[dict[str, float], dict[str, float]],
+) -> dict[str, Any]:
+    """What a run records beside wrk's figures: CPU time, TIME_WAIT sockets left,
+    workers, the errors by kind."""
+    notes = cpu_notes(result, *cpu)
+    if target.netns_pid is not None:  # not the native run: this machine's count is anyone's
+        notes["time_wait_front"] = target.time_wait(target.netns_pid)
+    if target.app_pid is not None and target.app_pid != target.netns_pid:
+        notes["time_wait_app"] = target.time_wait(target.app_pid)
+    if config.count_processes and target.container:
+        # The master and its workers share the command line.
+        notes["workers"] = workspace.compose.processes(target.container, config.count_processes) - 1
+    if result.errors:
+        notes["error_detail"] = error_detail(result)
+    return notes
+
+
+def load(
+    workspace: Workspace,
+    config: Config,
+    target: Target,
+    cold_start: float | None,
+    round_index: int,
+    settings: Settings,
+    logs: Path,
+) -> Run:
+    """The configuration, started, under wrk's load: its figures and notes, its wrk
+    output (and the stack's logs explaining errors) in logs."""
+    connections = config.connections or settings.connections
+    output, cpu_before, cpu_after = measured_load(target, connections, settings)
+    name = f"{config.key}-round{round_index + 1}"
+    (logs / f"wrk-{name}.txt").write_text(output)
+    result = wrk.parse(output)
+    if result.errors:
+        (logs / f"errors-{name}.txt").write_text(target.error_logs())
+    return Run(
+        config=config.key,
+        round=round_index,
+        requests_per_second=result.requests_per_second,
+        p50_ms=result.p50_ms,
+        p99_ms=result.p99_ms,
+        requests=result.requests,
+        errors=result.errors,
+        cold_start_s=cold_start,
+        notes=load_notes(workspace, config, target, result, (cpu_before, cpu_after)),
+    )
+
+
+def describe(run_: Run) -> str:
+    parts = []
+    if run_.notes.get("load", True):
+        parts.append(
+            f"{run_.requests_per_second:,.0f} req/s, p50 {run_.p50_ms:.1f} ms, "
+            f"p99 {run_.p99_ms:.1f} ms, {run_.errors} errors"
+        )
+    if run_.cold_start_s is not None:
+        parts.append(f"cold start {run_.cold_start_s:.1f} s")
+    if "time_wait_front" in run_.notes:
+        parts.append(
+            f"TIME_WAIT {run_.notes['time_wait_front']}"
+            + (f"/{run_.notes['time_wait_app']}" if "time_wait_app" in run_.notes else "")
+        )
+    if "workers" in run_.notes:
+        parts.append(f"{run_.notes['workers']} workers")
+    if "cpu_us_stack" in run_.notes:
+        parts.append(
+            f"CPU/request {run_.notes['cpu_us_stack']:.0f} us"
+            + (
+                f" + Docker {run_.notes['cpu_us_docker']:.0f} us"
+                if "cpu_us_docker" in run_.notes
+                else ""
+            )
+        )
+    return ", ".join(parts)
+
+
+def measure_rounds(
+    workspace: Workspace,
+    chosen: list[Config],
+    settings: Settings,
+    data: dict[str, Any],
+    logs: Path,
+    progress: Log,
+) -> None:
+    """Every configuration once a round, in an order rotated each round; one that fails
+    MAX_FAILURES times is left out of the later rounds."""
+    failures: dict[str, int] = {}
+    by_key = {config.key: config for config in chosen}
+    for round_index in range(settings.rounds):
+        order = [
+            key for key in rotated(list(by_key), round_index) if failures.get(key, 0) < MAX_FAILURES
+        ]
+        for position, key in enumerate(order, 1):
+            prefix = f"round {round_index + 1}/{settings.rounds} ({position}/{len(order)}) {key}"
+            try:
+                measured = measure(workspace, by_key[key], round_index, settings, logs)
+            except (BenchError, wrk.WrkOutputError) as error:
+                failures[key] = failures.get(key, 0) + 1
+                data["failures"].append(f"{key} (round {round_index + 1}): {error}")
+                progress(f"{prefix}: FAILED: {str(error)[:2000]}")
+                continue
+            data["runs"].append(measured.to_json())
+            progress(f"{prefix}: {describe(measured)}")
