@@ -21,6 +21,8 @@ MAX_FAILURES = 2
 
 @dataclass(frozen=True)
 class Settings:
+    """The run's settings (results.json's "settings"): wrk's load, the rounds, the set."""
+
     duration_s: int
     warmup_s: int
     connections: int
