@@ -13,14 +13,13 @@ from typing import Any
 import pytest
 
 # test_bake.py's checks, collected here again for these answers (they read `answers`).
-# The project's own tests are not among them: they import rq or celery, which the
-# template's virtualenv does not install (the project's CI and image do).
 from test_bake import (  # noqa: F401
     test_compose_file_is_valid_and_publishes_only_the_front_door,
     test_dockerfiles_pass_hadolint,
     test_no_stray_blank_lines,
     test_no_template_syntax_left,
     test_python_is_ruff_clean,
+    test_the_projects_own_tests_pass,
 )
 from test_kubernetes import container, kustomize, pod, validate
 
