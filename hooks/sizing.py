@@ -1,6 +1,8 @@
 """nginx's buffers, sized from uWSGI's buffer-size so that all nginx accepts fits in
 uWSGI once passed on: a request too big gets a 4xx from nginx, never a 5xx from uWSGI
-("invalid request block size", "uwsgi request is too big")."""
+("invalid request block size", "uwsgi request is too big"). The database's connections,
+sized from uWSGI's processes and threads and the replicas, so that all the service may
+open fits what PostgreSQL accepts."""
 
 from __future__ import annotations
 
