@@ -163,6 +163,57 @@ class Plan(Replicas):
     def max_worker_lifetime_delta_s(self) -> int:
         return self.max_worker_lifetime_s // 30
 
+    # -- The database's connections (hooks/sizing.py) ----------------------------------
+
+    @property
+    def pool_size(self) -> int:
+        return sizing.pool_size(self.threads)
+
+    @property
+    def database_workers(self) -> bool:
+        """The background workers use the database too."""
+        return self.sql and self.queue
+
+    def connection_budget(
+        self, app_replicas: int, processes: int, worker_replicas: int
+    ) -> sizing.ConnectionBudget:
+        """A deployment's budget, from its replica counts and workers per replica."""
+        return sizing.ConnectionBudget(
+            app_replicas=app_replicas,
+            processes=processes,
+            threads=self.threads,
+            worker_replicas=worker_replicas if self.database_workers else 0,
+            worker_concurrency=self.worker_concurrency,
+        )
+
+    @property
+    def compose_budget(self) -> sizing.ConnectionBudget:
+        """compose.yaml: one app replica (recreated, never beside another), its
+        processes fixed or `auto` on a host of compose_cpus, one worker."""
+        processes = self.processes or 2 * self.compose_cpus
+        return self.connection_budget(1, processes, 1)
+
+    @property
+    def swarm_budget(self) -> sizing.ConnectionBudget:
+        """The swarm stack: its replicas and the one a start-first update adds; its
+        workers update stop-first."""
+        return self.connection_budget(
+            self.app_replicas + 1, self.replica_workers, self.worker_replicas
+        )
+
+    @property
+    def kubernetes_budget(self) -> sizing.ConnectionBudget:
+        """Kubernetes: the autoscaler's maximum and the pod a rolling update adds
+        (maxSurge 1; the workers' default maxSurge, 25%, rounds up to one as well)."""
+        return self.connection_budget(
+            self.app_max_replicas + 1, self.replica_workers, self.worker_replicas + 1
+        )
+
+    @property
+    def postgres_max_connections(self) -> int:
+        """compose's db service: what compose's budget needs."""
+        return self.compose_budget.max_connections
+
     # -- Stopping: each waits longer than the one it stops ----------------------------
 
     @property
@@ -277,7 +328,7 @@ class Plan(Replicas):
                 "tests/test_notes.py",
             ]
         if self.database != "postgres":
-            unused.append("db")
+            unused += ["db", "ops/connection_budget.py"]
         if not self.queue:
             unused += [
                 f"{self.answers['project_slug']}/jobs.py",

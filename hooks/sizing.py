@@ -1,8 +1,12 @@
 """nginx's buffers, sized from uWSGI's buffer-size so that all nginx accepts fits in
 uWSGI once passed on: a request too big gets a 4xx from nginx, never a 5xx from uWSGI
-("invalid request block size", "uwsgi request is too big")."""
+("invalid request block size", "uwsgi request is too big"). The database's connections,
+sized from uWSGI's processes and threads and the replicas, so that all the service may
+open fits what PostgreSQL accepts."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 # What nginx may pass upstream, for sizing its header buffers: its first buffer
 # (client_header_buffer_size, 1k by default), at most 1000 header lines
@@ -53,3 +57,69 @@ def response_buffers(response_headers_kb: int) -> str:
     refuses."""
     pages = max(NGINX_RESPONSE_BUFFERS, response_headers_kb // PAGE_KB + 1)
     return f"{pages} {PAGE_KB}k"
+
+
+# -- The database's connections: every one the service may open fits what PostgreSQL
+# accepts, so no request fails for want of one ("sorry, too many clients already").
+
+# PostgreSQL keeps superuser_reserved_connections (3 by default) for its superusers:
+# the app's role gets max_connections less those.
+POSTGRES_SUPERUSER_RESERVED = 3
+# ops/migrate.py holds its lock on one connection and migrates on a second; the
+# replicas migrate one at a time (the others wait on the lock before they serve).
+MIGRATION_CONNECTIONS = 2
+# The pool of a process outside uWSGI (a job, a flask command, ops/migrate.py): two,
+# as migrate.py needs.
+OTHER_POOL_SIZE = 2
+
+
+def pool_size(threads: int) -> int:
+    """Connections one uWSGI worker pools: one per thread, each running one request at
+    a time; none beyond (max_overflow = 0), so a worker never opens more."""
+    return threads
+
+
+def app_connections(replicas: int, processes: int, threads: int) -> int:
+    """The most connections the app's replicas open: every thread of every worker."""
+    return replicas * processes * pool_size(threads)
+
+
+def worker_connections(replicas: int, concurrency: int) -> int:
+    """The most connections the background workers open: each job's process its pool."""
+    return replicas * concurrency * OTHER_POOL_SIZE
+
+
+def max_connections(needed: int) -> int:
+    """PostgreSQL's max_connections for `needed` connections of the app's role."""
+    return needed + POSTGRES_SUPERUSER_RESERVED
+
+
+@dataclass(frozen=True)
+class ConnectionBudget:
+    """The connections one deployment of the service may open at once: its app replicas
+    (a rolling update's extra one counted), each replica's uWSGI workers and threads,
+    the migrations, the background workers' jobs."""
+
+    app_replicas: int
+    processes: int
+    threads: int
+    worker_replicas: int  # 0: no worker uses the database
+    worker_concurrency: int
+
+    @property
+    def app(self) -> int:
+        return app_connections(self.app_replicas, self.processes, self.threads)
+
+    @property
+    def workers(self) -> int:
+        return worker_connections(self.worker_replicas, self.worker_concurrency)
+
+    @property
+    def needed(self) -> int:
+        """Every connection the app's role may hold at once."""
+        return self.app + MIGRATION_CONNECTIONS + self.workers
+
+    @property
+    def max_connections(self) -> int:
+        """What PostgreSQL must accept (max_connections) for this deployment."""
+        return max_connections(self.needed)

@@ -6,6 +6,10 @@ Each replica runs it on start, one at a time, under
 {{ "a PostgreSQL advisory lock (pg_advisory_lock)" if plan.database == "postgres" else "a lock (flock) on a file beside the SQLite database" }}:
 the others wait, then find the database at head. A failure exits non-zero, and
 the container with it (docker's restart policy, swarm or Kubernetes try again).
+{%- if plan.database == "postgres" %}
+First it checks that the connections the service may open fit what the database
+accepts (ops/connection_budget.py), and stops with one line when they do not.
+{%- endif %}
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from pathlib import Path
 {%- endif %}
 
 from alembic.migration import MigrationContext
+{%- if plan.database == "postgres" %}
+from connection_budget import budget_problem
+{%- endif %}
 from flask import Flask
 from flask_migrate import upgrade
 {%- if plan.database == "postgres" %}
@@ -87,6 +94,18 @@ def main() -> int:
     started = time.monotonic()
     # The app uWSGI serves, with the service's settings (main.py), so the same database.
     from main import app
+{%- if plan.database == "postgres" %}
+
+    # Before uWSGI starts: a service that may open more connections than the database
+    # accepts stops here, in one line, instead of failing requests under load.
+    if "sqlalchemy" in app.extensions:
+        with app.app_context():
+            engine = app.extensions["sqlalchemy"].engine
+            problem = budget_problem(engine) if engine.dialect.name == "postgresql" else None
+        if problem:
+            log(problem)
+            return 1
+{%- endif %}
 
     if "migrate" not in app.extensions:
         log(f"{app.name} has no Flask-Migrate: nothing to migrate")

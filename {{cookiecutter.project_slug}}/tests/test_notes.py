@@ -61,3 +61,28 @@ def test_the_migrations_match_the_models(app: Flask) -> None:
             assert columns == set(table.columns.keys()), table.name
         downgrade(revision="base")
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+
+
+def test_a_request_waiting_too_long_for_a_connection_gets_a_503(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Every pooled connection held (a pool of one, held here) past the pool timeout:
+    a 503 with Retry-After, and one log line without a traceback."""
+    options = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2}
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite3'}",
+            "SQLALCHEMY_ENGINE_OPTIONS": options,
+        }
+    )
+    with app.app_context():
+        upgrade()
+        capfd.readouterr()
+        with db.engine.connect():
+            answer = app.test_client().get("/notes")
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == str(app.config["RETRY_AFTER_S"])
+    log = capfd.readouterr().err
+    assert "503 for GET /notes" in log
+    assert len(log.splitlines()) == 1, log

@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-from flask import Flask
 {% if plan.sql %}
+from flask import Flask, current_app, request
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 from . import {{ "jobs, " if plan.queue }}notes, pages
 from .extensions import db, migrate
 {%- else %}
+from flask import Flask
+
 from . import {{ "jobs, " if plan.queue }}pages
 {%- endif %}
 
@@ -24,6 +27,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Path(app.instance_path).mkdir(exist_ok=True)
     register_extensions(app)
     register_blueprints(app)
+{%- if plan.sql %}
+    register_errorhandlers(app)
+{%- endif %}
     return app
 
 
@@ -47,4 +53,24 @@ def register_blueprints(app: Flask) -> None:
 {%- endif %}
 {%- if plan.queue %}
     app.register_blueprint(jobs.blueprint)
+{%- endif %}
+
+{%- if plan.sql %}
+
+
+def register_errorhandlers(app: Flask) -> None:
+    app.register_error_handler(PoolTimeout, database_busy)
+
+
+def database_busy(error: PoolTimeout) -> tuple[dict[str, str], int, dict[str, str]]:
+    """No pooled connection came free in time (every one busy with a slow request): a
+    503 asking to come back shortly, logged in one line, not a traceback."""
+    config = current_app.config
+    current_app.logger.warning(
+        "503 for %s %s: no database connection free within %s s",
+        request.method,
+        request.path,
+        config["POOL_TIMEOUT_S"],
+    )
+    return {"error": "busy: try again shortly"}, 503, {"Retry-After": str(config["RETRY_AFTER_S"])}
 {%- endif %}

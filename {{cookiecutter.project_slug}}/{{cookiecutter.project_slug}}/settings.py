@@ -39,9 +39,31 @@ def database_url() -> str:
     return url
 
 
+def pool_size() -> int:
+    """The connections a process pools: under uWSGI one per thread of its worker, each
+    running one request at a time; elsewhere (ops/migrate.py, flask commands, jobs) two,
+    as migrate.py holds its lock on one and migrates on the other."""
+    try:
+        import uwsgi  # only inside uWSGI's workers
+    except ImportError:
+        return 2
+    return uwsgi.cores
+
+
 SQLALCHEMY_DATABASE_URI = database_url()
-# Check a pooled connection before use: the database may have restarted since.
-SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+# A request waits this long for a pooled connection, then gets a 503 with Retry-After
+# (create_app's error handler) instead of holding its thread.
+POOL_TIMEOUT_S = int(os.environ.get("POOL_TIMEOUT_S", "{{ plan.pool_timeout_s }}"))
+RETRY_AFTER_S = {{ plan.retry_after_s }}
+SQLALCHEMY_ENGINE_OPTIONS = {
+    # Check a pooled connection before use: the database may have restarted since.
+    "pool_pre_ping": True,
+    # One connection per thread and none beyond, so processes x threads bound what the
+    # service opens: the database accepts that many (README: "Database connections").
+    "pool_size": pool_size(),
+    "max_overflow": 0,
+    "pool_timeout": POOL_TIMEOUT_S,
+}
 {%- endif %}
 {%- if plan.queue %}
 # The queue's Redis (compose sets it: the redis service, with its password), or the

@@ -1,0 +1,166 @@
+"""The database's connection budget (hooks/sizing.py), for every combination of the
+answers it depends on: the pools, what each deployment may open, what the db service
+accepts, what the generated files say, and the start's own check adding up the same."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import re
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import Bake
+from hooks import sizing
+from hooks.answers import choices
+from hooks.plan import Plan
+
+# Every answer the budget depends on: workers (and whether they use the database),
+# processes (auto, a few, the 8-CPU host's 16), threads (one, the default).
+BUDGET_ANSWERS = [
+    {"database": database, "worker": worker, "processes": processes, "threads": threads}
+    for database, worker, processes, threads in itertools.product(
+        ("sqlite", "postgres"), choices("worker"), ("auto", "3", "16"), ("1", "16")
+    )
+]
+# Baked and read: PostgreSQL with each worker, processes and threads, behind nginx
+# (the deploy files) and, once, without.
+BAKED_ANSWERS = [
+    {**answers, "server": "nginx-uwsgi"}
+    for answers in BUDGET_ANSWERS
+    if answers["database"] == "postgres"
+] + [
+    {
+        "database": "postgres",
+        "worker": "rq",
+        "processes": "auto",
+        "threads": "16",
+        "server": "standalone",
+    }
+]
+
+
+def answers_id(answers: dict[str, Any]) -> str:
+    return "-".join(str(value) for value in answers.values())
+
+
+@pytest.mark.parametrize("answers", BUDGET_ANSWERS, ids=answers_id)
+def test_each_deployment_opens_at_most_what_its_database_accepts(answers: dict[str, Any]) -> None:
+    plan = Plan.defaults(**answers)
+    threads, workers = int(answers["threads"]), plan.sql and plan.queue
+    assert plan.pool_size == threads
+    budgets = {
+        # compose: one replica; auto counts a host of compose_cpus.
+        "compose": (plan.compose_budget, 1, plan.processes or 2 * plan.compose_cpus, 1),
+        # swarm: a start-first update adds a replica; workers update stop-first.
+        "swarm": (plan.swarm_budget, plan.app_replicas + 1, plan.replica_workers, 2),
+        # Kubernetes: the autoscaler's maximum and one; a worker's rolling update adds one.
+        "kubernetes": (plan.kubernetes_budget, plan.app_max_replicas + 1, plan.replica_workers, 3),
+    }
+    for name, (budget, replicas, processes, worker_replicas) in budgets.items():
+        assert (budget.app_replicas, budget.processes, budget.threads) == (
+            replicas,
+            processes,
+            threads,
+        ), name
+        jobs = worker_replicas * plan.worker_concurrency * 2 if workers else 0
+        assert budget.app == replicas * processes * threads, name
+        assert budget.workers == jobs, name
+        assert budget.needed == budget.app + 2 + jobs, name
+        # What the app's role may use, superusers' connections aside, holds it all.
+        assert budget.max_connections - sizing.POSTGRES_SUPERUSER_RESERVED == budget.needed
+    assert plan.postgres_max_connections == plan.compose_budget.max_connections
+
+
+def test_the_bigger_host_of_the_issue_fits() -> None:
+    """processes=16 and 16 threads (auto on an 8-CPU host) with Flask-SQLAlchemy's
+    default pool (5 + 10 per process) could open 240 connections against PostgreSQL's
+    100; with the budget, 256 against the db service's max_connections."""
+    plan = Plan.defaults(database="postgres", processes="16")
+    assert plan.compose_budget.app == 256
+    assert plan.postgres_max_connections == 256 + 2 + 3
+    assert Plan.defaults(database="postgres").postgres_max_connections == 261
+
+
+def generated_budget(project: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The project's ops/connection_budget.py, imported as ops/migrate.py imports it."""
+    ops = project / "ops"
+    monkeypatch.syspath_prepend(str(ops))
+    name = f"connection_budget_{abs(hash(project))}"
+    spec = importlib.util.spec_from_file_location(name, ops / "connection_budget.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def deployment_environ(plan: Plan, budget: sizing.ConnectionBudget) -> dict[str, str]:
+    """The environment a deployment gives the app: its replicas, the workers' count
+    (where the workers use the database), and uWSGI's processes as `auto` counts them."""
+    environ = {"APP_REPLICAS": str(budget.app_replicas), "UWSGI_PROCESSES": str(budget.processes)}
+    if plan.sql and plan.queue:
+        environ["WORKER_REPLICAS"] = str(budget.worker_replicas)
+    return environ
+
+
+@pytest.mark.parametrize("answers", BAKED_ANSWERS, ids=answers_id)
+def test_the_generated_files_carry_the_budget(
+    bake: Bake, answers: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = bake(**answers)
+    plan = Plan.defaults(**answers)
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
+    assert compose["services"]["db"]["command"] == [
+        "postgres",
+        "-c",
+        f"max_connections={plan.postgres_max_connections}",
+    ]
+    readme = (project / "README.md").read_text()
+    assert f"accepts {plan.postgres_max_connections} (`max_connections`" in readme
+    if plan.nginx:
+        stack = yaml.safe_load((project / "deploy/swarm/stack.yaml").read_text())
+        environment = stack["services"]["app"]["environment"]
+        assert environment["APP_REPLICAS"] == str(plan.swarm_budget.app_replicas)
+        assert environment.get("WORKER_REPLICAS") == (
+            str(plan.swarm_budget.worker_replicas) if plan.database_workers else None
+        )
+        [deployment, *_] = yaml.safe_load_all(
+            (project / "deploy/kubernetes/app/app.yaml").read_text()
+        )
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        env = {item["name"]: item.get("value") for item in container["env"]}
+        assert env["APP_REPLICAS"] == str(plan.kubernetes_budget.app_replicas)
+        for budget in (plan.swarm_budget, plan.kubernetes_budget):
+            assert f"{budget.max_connections}" in readme
+    # The start's check adds up what the plan does, for each deployment's environment.
+    check = generated_budget(project, monkeypatch)
+    budgets = [plan.compose_budget]
+    if plan.nginx:
+        budgets += [plan.swarm_budget, plan.kubernetes_budget]
+    for budget in budgets:
+        needed, parts = check.connections_needed(deployment_environ(plan, budget))
+        assert needed == budget.needed, parts
+    # UWSGI_THREADS counts as uWSGI runs it; without either, ops/uwsgi.ini's figures.
+    needed, _ = check.connections_needed({"UWSGI_PROCESSES": "2", "UWSGI_THREADS": "3"})
+    assert needed == 2 * 3 + 2 + (2 * plan.worker_concurrency if plan.database_workers else 0)
+    if plan.processes is not None:
+        assert check.uwsgi_processes({}) == plan.processes
+    assert check.uwsgi_threads({}) == plan.threads
+
+
+@pytest.mark.parametrize("processes", ["auto", "3"])
+def test_the_ini_takes_processes_and_threads_from_the_environment(
+    bake: Bake, processes: str
+) -> None:
+    """ops/uwsgi.ini sets processes and threads unless UWSGI_PROCESSES and UWSGI_THREADS
+    do (uWSGI reads them as its options): each guarded by its own if-not-env."""
+    ini = (bake(database="postgres", processes=processes) / "ops/uwsgi.ini").read_text()
+    for option, variable in (("processes", "UWSGI_PROCESSES"), ("threads", "UWSGI_THREADS")):
+        block = re.search(rf"^if-not-env = {variable}\n(.*?)^endif =$", ini, re.S | re.M)
+        assert block is not None, variable
+        assert re.findall(rf"^{option} = ", block[1], re.M) == [f"{option} = "]
+        assert len(re.findall(rf"^{option} = ", ini, re.M)) == 1

@@ -1,0 +1,96 @@
+"""PostgreSQL's connection budget on a real stack, as on a bigger host: uWSGI forced to
+16 processes (UWSGI_PROCESSES, what `auto` gives on 8 CPUs) of 16 threads, 256
+clients on a database page: every answer a 200 or a 503, PostgreSQL never refuses a
+connection, no traceback. More processes than the database accepts stop the start
+with one line. One stack for all."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from conftest import Bake
+from helpers import Load, exchange
+from hooks.plan import Plan
+from stack import Stack, compose_stack
+
+pytestmark = pytest.mark.docker
+
+ANSWERS = {"database": "postgres"}
+BIG_HOST_PROCESSES = 16
+CLIENTS = 256
+# Bounded in count and time: about as many as the stack answers in the time.
+MAX_REQUESTS = 8000
+MAX_SECONDS = 40
+NOTES = 20
+
+
+@pytest.fixture(scope="module")
+def stack(bake_session_copy: Bake, base_images: dict[str, str]) -> Iterator[Stack]:
+    project = bake_session_copy(**ANSWERS)
+    plan = Plan.defaults(**ANSWERS)
+    with compose_stack(
+        project, plan, base_images, UWSGI_PROCESSES=str(BIG_HOST_PROCESSES)
+    ) as running:
+        for number in range(NOTES):
+            add_note(running, f"note {number}")
+        yield running
+
+
+def add_note(stack: Stack, text: str) -> None:
+    body = json.dumps({"text": text}).encode()
+    head = (
+        "POST /notes HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    answer = exchange(stack.front, head.encode() + body, timeout=10)
+    assert answer.split(b" ", 2)[1] == b"201", answer
+
+
+def test_uwsgi_runs_the_processes_the_environment_sets(stack: Stack) -> None:
+    workers = stack.uwsgi_stats()["workers"]
+    assert len(workers) == BIG_HOST_PROCESSES
+    assert {len(worker["cores"]) for worker in workers} == {stack.plan.threads}
+
+
+def test_256_clients_on_a_database_page_get_200s_or_503s(stack: Stack) -> None:
+    started = time.monotonic()
+    with Load(
+        stack.front, "/notes", clients=CLIENTS, max_requests=MAX_REQUESTS, max_seconds=MAX_SECONDS
+    ) as load:
+        load.wait_for(MAX_REQUESTS)
+    result = load.result
+    elapsed = time.monotonic() - started
+    print(
+        f"\n{BIG_HOST_PROCESSES} processes x {stack.plan.threads} threads, {CLIENTS} clients on"
+        f" /notes: {result.requests} requests in {elapsed:.1f} s, {dict(result.statuses)},"
+        f" {len(result.failures)} failed"
+    )
+    assert result.failures == []
+    assert set(result.statuses) <= {200, 503}, result.statuses
+    assert result.statuses[200] >= result.requests // 2, result.statuses
+    assert "too many clients" not in stack.logs("db")
+    assert "Traceback" not in stack.logs("app")
+
+
+def test_more_processes_than_the_database_accepts_stop_the_start(stack: Stack) -> None:
+    """One process more than the db service's max_connections allows: the container
+    stops before uWSGI starts, with one line saying what to change."""
+    plan = stack.plan
+    accepted = plan.postgres_max_connections - 3
+    processes = (accepted - 2) // plan.threads + 1
+    output = stack.compose.execute(
+        f"run --rm --no-deps -e UWSGI_PROCESSES={processes} app", success_codes=(1,)
+    ).decode(errors="replace")
+    lines = [line for line in output.splitlines() if "connections" in line]
+    assert lines == [
+        f"migrate: the database accepts {accepted} connections, the service may open"
+        f" {processes * plan.threads + 2} (1 app replica(s) x {processes} processes"
+        f" x {plan.threads} threads + 2 for migrations): set UWSGI_PROCESSES or"
+        " UWSGI_THREADS lower, or raise the database's max_connections (README.md,"
+        " Database connections)"
+    ], output
+    assert "Traceback" not in output

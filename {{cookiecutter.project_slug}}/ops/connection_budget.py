@@ -1,0 +1,89 @@
+{%- set plan = cookiecutter | plan -%}
+"""The database connections the service may open at once, against what PostgreSQL
+accepts: ops/migrate.py checks them before uWSGI starts and stops the start with one
+line when they do not fit, instead of requests failing under load ("sorry, too many
+clients already").
+
+Each uWSGI thread holds at most one connection (settings.py pools `threads` per
+worker, none beyond), so the service needs: APP_REPLICAS app replicas at once (1;
+the swarm stack and Kubernetes set theirs), each with uWSGI's processes x threads as
+ops/uwsgi.ini sets them (UWSGI_PROCESSES and UWSGI_THREADS win), and two for the
+migrations.
+{%- if plan.database_workers %} The workers' jobs add two each: WORKER_REPLICAS workers
+of WORKER_CONCURRENCY jobs.
+{%- endif %} PostgreSQL gives the app's role max_connections less those it
+reserves for superusers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+{%- if plan.processes is none %}
+
+from auto_processes import available_cpus
+{%- endif %}
+from sqlalchemy import Engine, text
+
+MIGRATION_CONNECTIONS = 2
+{%- if plan.database_workers %}
+# Each job's process pools two connections (settings.py), as migrate.py needs.
+JOB_CONNECTIONS = 2
+{%- endif %}
+ACCEPTED = text(
+    "SELECT current_setting('max_connections')::int"
+    " - current_setting('superuser_reserved_connections')::int"
+    " - coalesce(current_setting('reserved_connections', true)::int, 0)"
+)
+
+
+def uwsgi_processes(environ: Mapping[str, str]) -> int:
+    """uWSGI's workers, as ops/uwsgi.ini counts them."""
+    if value := environ.get("UWSGI_PROCESSES"):
+        return int(value)
+{%- if plan.processes is none %}
+    return 2 * available_cpus()
+{%- else %}
+    return {{ plan.processes }}
+{%- endif %}
+
+
+def uwsgi_threads(environ: Mapping[str, str]) -> int:
+    return int(environ.get("UWSGI_THREADS") or {{ plan.threads }})
+
+
+def connections_needed(environ: Mapping[str, str]) -> tuple[int, str]:
+    """The most connections the service opens at once, and how they add up."""
+    replicas = int(environ.get("APP_REPLICAS") or 1)
+    processes, threads = uwsgi_processes(environ), uwsgi_threads(environ)
+    app = replicas * processes * threads
+    parts = f"{replicas} app replica(s) x {processes} processes x {threads} threads"
+    parts += f" + {MIGRATION_CONNECTIONS} for migrations"
+{%- if plan.database_workers %}
+    workers = int(environ.get("WORKER_REPLICAS") or 1)
+    concurrency = int(environ.get("WORKER_CONCURRENCY") or {{ plan.worker_concurrency }})
+    jobs = workers * concurrency * JOB_CONNECTIONS
+    parts += f" + {jobs} for {workers} worker(s) x {concurrency} jobs"
+    return app + MIGRATION_CONNECTIONS + jobs, parts
+{%- else %}
+    return app + MIGRATION_CONNECTIONS, parts
+{%- endif %}
+
+
+def connections_accepted(engine: Engine) -> int:
+    """The connections PostgreSQL accepts from the app's role."""
+    with engine.connect() as connection:
+        return connection.scalar(ACCEPTED)
+
+
+def budget_problem(engine: Engine, environ: Mapping[str, str] = os.environ) -> str | None:
+    """One line saying what does not fit and what to change; None when all fits."""
+    needed, parts = connections_needed(environ)
+    accepted = connections_accepted(engine)
+    if needed <= accepted:
+        return None
+    return (
+        f"the database accepts {accepted} connections, the service may open {needed}"
+        f" ({parts}): set UWSGI_PROCESSES or UWSGI_THREADS lower, or raise the database's"
+        " max_connections (README.md, Database connections)"
+    )
