@@ -37,9 +37,9 @@ class Facts:
     nginx_uid: int
     postgres_uid: int
     postgres_user: str
-    # The database's connections (hooks/sizing.py, README: "Database connections"). With
-    # processes = auto, compose's db service accepts the connections of a host with up
-    # to compose_cpus CPUs; on a bigger one the app stops at start, naming the fix.
+    # The database's connections (hooks/sizing.py, README: "Database connections"): with
+    # PostgreSQL, processes = auto counts at most the workers of a host of compose_cpus
+    # CPUs, whose connections compose's db service accepts.
     compose_cpus: int
     # A request waits this long for a pooled connection, well within harakiri, then
     # gets a 503 asking to come back after retry_after_s.

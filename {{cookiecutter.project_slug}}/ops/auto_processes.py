@@ -1,8 +1,18 @@
+{%- set plan = cookiecutter | plan -%}
+{% if plan.database == "postgres" -%}
+"""Print the worker count for `processes = auto`: twice the CPUs this container may use,
+at most MOST_PROCESSES.
+
+ops/uwsgi.ini runs this when uWSGI starts. uWSGI's own %k counts the host's CPUs,
+which overcommits a container held to fewer by a CPU quota or a cpuset.
+"""
+{%- else -%}
 """Print the worker count for `processes = auto`: twice the CPUs this container may use.
 
 ops/uwsgi.ini runs this when uWSGI starts. uWSGI's own %k counts the host's CPUs,
 which overcommits a container held to fewer by a CPU quota or a cpuset.
 """
+{%- endif %}
 
 from __future__ import annotations
 
@@ -11,6 +21,11 @@ import os
 from pathlib import Path
 
 CGROUP = Path("/sys/fs/cgroup")
+{%- if plan.database == "postgres" %}
+# The database accepts the connections of this many workers (README.md, Database
+# connections): a bigger host is served by more replicas, not more workers.
+MOST_PROCESSES = {{ 2 * plan.compose_cpus }}
+{%- endif %}
 
 
 def cpu_quota(cgroup: Path = CGROUP) -> float | None:
@@ -37,5 +52,14 @@ def available_cpus(cgroup: Path = CGROUP) -> int:
     return cpus
 
 
+def auto_processes() -> int:
+    """uWSGI's workers for `processes = auto`."""
+{%- if plan.database == "postgres" %}
+    return min(2 * available_cpus(), MOST_PROCESSES)
+{%- else %}
+    return 2 * available_cpus()
+{%- endif %}
+
+
 if __name__ == "__main__":
-    print(2 * available_cpus())
+    print(auto_processes())

@@ -21,7 +21,7 @@ import os
 from collections.abc import Mapping
 {%- if plan.processes is none %}
 
-from auto_processes import available_cpus
+from auto_processes import auto_processes
 {%- endif %}
 from sqlalchemy import Engine, text
 
@@ -42,7 +42,7 @@ def uwsgi_processes(environ: Mapping[str, str]) -> int:
     if value := environ.get("UWSGI_PROCESSES"):
         return int(value)
 {%- if plan.processes is none %}
-    return 2 * available_cpus()
+    return auto_processes()
 {%- else %}
     return {{ plan.processes }}
 {%- endif %}

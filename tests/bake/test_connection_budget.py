@@ -120,7 +120,7 @@ def test_the_generated_files_carry_the_budget(
         f"max_connections={plan.postgres_max_connections}",
     ]
     readme = (project / "README.md").read_text()
-    assert f"accepts {plan.postgres_max_connections} (`max_connections`" in readme
+    assert f"their sum, {plan.postgres_max_connections} (`max_connections`" in readme
     if plan.nginx:
         stack = yaml.safe_load((project / "deploy/swarm/stack.yaml").read_text())
         environment = stack["services"]["app"]["environment"]
