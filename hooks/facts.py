@@ -36,7 +36,8 @@ class Facts:
     app_uid: int
     nginx_uid: int
     postgres_uid: int
-    postgres_user: str  # the app's role, no superuser (db/app-role.sql makes it)
+    # The app's role in PostgreSQL, no superuser (db/app-role.sql makes it).
+    postgres_user: str
     # Redis, the workers' queue: the official image's user and group.
     redis_port: int
     redis_uid: int
