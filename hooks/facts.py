@@ -36,6 +36,7 @@ class Facts:
     app_uid: int
     nginx_uid: int
     postgres_uid: int
+    # The app's role in PostgreSQL, no superuser (db/app-role.sql makes it).
     postgres_user: str
     # The database's connections (hooks/sizing.py, README: "Database connections"): with
     # PostgreSQL, processes = auto counts at most the workers of a host of compose_cpus

@@ -25,10 +25,10 @@ def remove_unused(plan: Plan, project: Path) -> None:
 
 
 def write_env(project: Path) -> None:
-    """.env from .env.example, with a fresh SECRET_KEY (and POSTGRES_PASSWORD and
+    """.env from .env.example, with a fresh SECRET_KEY (and POSTGRES_APP_PASSWORD and
     REDIS_PASSWORD, where there are those): `docker compose up` just works."""
     env = (project / ".env.example").read_text()
-    for name in ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD"):
+    for name in ("SECRET_KEY", "POSTGRES_APP_PASSWORD", "REDIS_PASSWORD"):
         # URL-safe: a password goes into DATABASE_URL or REDIS_URL as it is.
         env = env.replace(f"\n{name}=\n", f"\n{name}={secrets.token_urlsafe(32)}\n")
     (project / ".env").write_text(env)

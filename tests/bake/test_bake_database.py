@@ -91,22 +91,26 @@ def test_only_a_database_project_pins_its_packages(bake: Any, database: str) -> 
         assert development[name] == image[name], name
 
 
-def test_postgres_gets_a_fresh_password(bake: Any, bake_fresh: Any) -> None:
+def test_postgres_gets_a_fresh_password_for_the_apps_role_only(bake: Any, bake_fresh: Any) -> None:
+    """.env (all of which the app reads) holds the app's role's password, fresh in each
+    bake, and no superuser's."""
     first, second = bake(database="postgres"), bake_fresh(database="postgres")
     passwords = [
-        re.search(r"^POSTGRES_PASSWORD=(.+)$", (project / ".env").read_text(), re.M)
+        re.search(r"^POSTGRES_APP_PASSWORD=(.+)$", (project / ".env").read_text(), re.M)
         for project in (first, second)
     ]
     assert all(passwords)
     assert passwords[0][1] != passwords[1][1]  # type: ignore[index]
     assert re.fullmatch(r"[A-Za-z0-9_-]{40,}", passwords[0][1])  # type: ignore[index]
-    assert "\nPOSTGRES_PASSWORD=\n" in (first / ".env.example").read_text()
-    assert "POSTGRES_PASSWORD" not in bake(database="sqlite").joinpath(".env").read_text()
+    assert "\nPOSTGRES_APP_PASSWORD=\n" in (first / ".env.example").read_text()
+    assert not re.search(r"^#? ?POSTGRES_PASSWORD", (first / ".env").read_text(), re.M)
+    assert "POSTGRES_" not in bake(database="sqlite").joinpath(".env").read_text()
 
 
 def test_the_compose_file_keeps_postgres_to_itself(bake: Any) -> None:
     """The db service is locked down, never published, health-checked, its data on a
-    named volume; the app waits for it and reaches it with the password of .env."""
+    named volume; the app waits for it and reaches it as its own role, with the password
+    of .env; the superuser's password is random, read from the kernel on the first start."""
     project = bake(database="postgres")
     config = run(["docker", "compose", "config", "--format", "json"], cwd=project).stdout
     services = json.loads(config)["services"]
@@ -117,12 +121,39 @@ def test_the_compose_file_keeps_postgres_to_itself(bake: Any) -> None:
     [data] = db["volumes"]
     assert (data["type"], data["target"]) == ("volume", "/var/lib/postgresql/data")
     assert services["app"]["depends_on"]["db"]["condition"] == "service_healthy"
-    password = db["environment"]["POSTGRES_PASSWORD"]
+    environment = db["environment"]
+    # The image's default superuser, postgres, with a password no one is given.
+    assert "POSTGRES_USER" not in environment
+    assert "POSTGRES_PASSWORD" not in environment
+    assert environment["POSTGRES_PASSWORD_FILE"] == "/proc/sys/kernel/random/uuid"
+    password = environment["POSTGRES_APP_PASSWORD"]
     plan = Plan.defaults(database="postgres")
-    assert services["app"]["environment"]["DATABASE_URL"] == (
+    assert plan.postgres_user != "postgres"
+    app = services["app"]["environment"]
+    assert app["DATABASE_URL"] == (
         f"postgresql://{plan.postgres_user}:{password}@db:{plan.postgres_port}/flask_service"
     )
+    assert not any(name.startswith("POSTGRES_PASSWORD") for name in app)
     assert "HEALTHCHECK" in (project / "db/Dockerfile").read_text()
+
+
+def test_the_db_image_makes_the_apps_role_with_no_rights_beyond_its_database(
+    bake: Any,
+) -> None:
+    """db/app-role.sql, run by the entrypoint on a new volume: a login role named as in
+    DATABASE_URL, no superuser, no roles, no databases, the owner of the app's database."""
+    project = bake(database="postgres")
+    plan = Plan.defaults(database="postgres")
+    dockerfile = (project / "db/Dockerfile").read_text()
+    assert re.search(r"^COPY app-role\.sql /docker-entrypoint-initdb\.d/$", dockerfile, re.M)
+    sql = " ".join((project / "db/app-role.sql").read_text().split())
+    role = re.search(r"CREATE ROLE (\w+) ([A-Z ]+) PASSWORD :'password';", sql)
+    assert role, sql
+    assert role[1] == plan.postgres_user
+    attributes = set(role[2].split())
+    assert {"LOGIN", "NOSUPERUSER", "NOCREATEDB", "NOCREATEROLE", "NOREPLICATION"} <= attributes
+    assert "\\getenv password POSTGRES_APP_PASSWORD" in sql
+    assert f'ALTER DATABASE :"database" OWNER TO {plan.postgres_user};' in sql
 
 
 @pytest.mark.parametrize("server", ["nginx-uwsgi", "standalone"])
@@ -161,6 +192,8 @@ def test_the_swarm_stack_reaches_the_database(bake: Any, database: str) -> None:
             "external": True,
         }
         assert volumes == {}
+        # The stack's database is the DATABASE_URL's: no superuser's password anywhere.
+        assert not any("POSTGRES" in name for name in service["environment"])
     else:
         assert set(sources) == {"settings", "secret_key"}
         assert volumes["/app/instance"]["source"] == "instance"

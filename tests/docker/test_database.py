@@ -106,6 +106,53 @@ def test_a_cold_start_migrates_before_uwsgi_serves(stack: Stack) -> None:
     assert migrated < log.index("spawned uWSGI master process")
 
 
+# Run in the app's container with its own DATABASE_URL: who it is, the tables and their
+# owners, then each statement given, with what the server answered.
+AS_THE_APP = """
+import json, os, sys
+import psycopg
+
+with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as connection:
+    role = "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb FROM pg_roles"
+    answers = {
+        "role": connection.execute(role + " WHERE rolname = current_user").fetchone(),
+        "tables": connection.execute(
+            "SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall(),
+    }
+    for statement in sys.argv[1:]:
+        try:
+            connection.execute(statement)
+            answers[statement] = "done"
+        except psycopg.Error as error:
+            answers[statement] = str(error)
+print(json.dumps(answers))
+"""
+# What the app's role is refused, and the server's words for it.
+REFUSED = {
+    "CREATE ROLE intruder SUPERUSER LOGIN": "permission denied to create role",
+    "SELECT * FROM pg_authid": "permission denied for table pg_authid",
+    "CREATE DATABASE intruder": "permission denied to create database",
+    "ALTER ROLE CURRENT_USER SUPERUSER": "permission denied to alter role",
+}
+
+
+def test_the_app_connects_as_a_role_that_owns_its_tables_and_nothing_more(stack: Stack) -> None:
+    """The app's DATABASE_URL logs in as a role that is no superuser: it cannot make
+    roles or databases, read the password hashes or raise itself; its migrations applied."""
+    if stack.plan.database != "postgres":
+        pytest.skip("the database's roles are PostgreSQL's")
+    code, output = stack.exec("app", ["python3", "-c", AS_THE_APP, *REFUSED])
+    assert code == 0, output
+    answers = json.loads(output)
+    role = stack.plan.postgres_user
+    assert answers["role"] == [role, False, False, False]
+    assert sorted(answers["tables"]) == [["alembic_version", role], ["notes", role]]
+    for statement, refusal in REFUSED.items():
+        assert refusal in answers[statement], (statement, answers[statement])
+    print(f"database=postgres: the app is {role}, refused: {', '.join(REFUSED)}")
+
+
 def test_the_data_outlives_down_and_up(stack: Stack) -> None:
     if stack.plan.database == "none":
         assert stack.get("/notes")[0] == 404
