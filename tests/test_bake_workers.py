@@ -16,6 +16,7 @@ import pytest
 # The project's own tests are not among them: they import rq or celery, which the
 # template's virtualenv does not install (the project's CI and image do).
 from test_bake import (  # noqa: F401
+    test_base_images_are_literal_and_replaced_through_named_contexts,
     test_compose_file_is_valid_and_publishes_only_the_front_door,
     test_dockerfiles_pass_hadolint,
     test_no_stray_blank_lines,
