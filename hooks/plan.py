@@ -260,7 +260,8 @@ class Plan(Replicas):
 
     @property
     def base_images(self) -> dict[str, str]:
-        """The official base images, by the build argument (and variable) that takes each."""
+        """The official base images the Dockerfiles name in FROM, by the variable whose image
+        replaces each (compose.yaml's named contexts)."""
         return {
             "PYTHON_IMAGE": self.python_image,
             "NGINX_IMAGE": self.nginx_image,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -28,6 +29,13 @@ TOOLS_TEMPLATES = re.compile(
     r"templates/|\.template\b|render_template|^\s*template:"
     r"|rendered from its template|renders the templates|pod template|includeTemplates",
     re.MULTILINE,
+)
+# A FROM line Dependabot can read: an image by name and tag (a digest may follow), with
+# nothing to substitute; a stage name may follow.
+LITERAL_FROM = re.compile(
+    r"FROM(?:\s+--platform=\S+)?\s+(?P<image>[a-z0-9][a-z0-9._/-]*:\w[\w.-]{0,127})"
+    r"(?:@sha256:[0-9a-f]{64})?(?:\s+AS\s+\S+)?",
+    re.IGNORECASE,
 )
 
 
@@ -187,6 +195,47 @@ def test_compose_file_is_valid_and_publishes_only_the_front_door(project: Path, 
 def test_dockerfiles_pass_hadolint(project: Path) -> None:
     for dockerfile in project.rglob("Dockerfile"):
         run([str(VENV_BIN / "hadolint"), str(dockerfile)])
+
+
+def base_images_named(dockerfile: Path) -> set[str]:
+    """The images a Dockerfile's FROM lines build on (its own stages left out), each
+    line checked to be one Dependabot reads."""
+    images: set[str] = set()
+    stages: set[str] = set()
+    for line in dockerfile.read_text().splitlines():
+        words = line.split()
+        if not words or words[0].upper() != "FROM":
+            continue
+        image = next(word for word in words[1:] if not word.startswith("--"))
+        if image not in stages:
+            literal = LITERAL_FROM.fullmatch(line.strip())
+            assert literal and "$" not in line, f"{dockerfile}: {line!r} is no literal FROM"
+            images.add(literal["image"])
+        if len(words) > 2 and words[-2].upper() == "AS":
+            stages.add(words[-1])
+    return images
+
+
+def test_base_images_are_literal_and_replaced_through_named_contexts(
+    project: Path, plan: Plan
+) -> None:
+    """Each Dockerfile's FROM names an official image as is (Dependabot skips a FROM
+    with a variable without a word); the compose service that builds it passes a named
+    context of that image's name, the image of its variable (PYTHON_IMAGE, ...)."""
+    replacements = {variable: f"probe/{variable.lower()}:1" for variable in plan.base_images}
+    env = {**os.environ, **replacements}
+    config = run(["docker", "compose", "config", "--format", "json"], cwd=project, env=env)
+    built: set[Path] = set()
+    for name, service in json.loads(config.stdout)["services"].items():
+        build = service["build"]
+        dockerfile = Path(build["context"]) / build.get("dockerfile", "Dockerfile")
+        built.add(dockerfile)
+        contexts = build.get("additional_contexts", {})
+        for image in base_images_named(dockerfile):
+            variables = [var for var, ref in plan.base_images.items() if ref == image]
+            assert variables, f"{name}: {image} is none of the plan's base images"
+            assert contexts.get(image) == f"docker-image://{replacements[variables[0]]}", name
+    assert built == set(project.rglob("Dockerfile"))
 
 
 def test_supervisor_reads_its_config(project: Path, plan: Plan) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 # test_bake.py's checks, collected here again for these answers (they read `answers`).
 from test_bake import (  # noqa: F401
+    test_base_images_are_literal_and_replaced_through_named_contexts,
     test_compose_file_is_valid_and_publishes_only_the_front_door,
     test_dockerfiles_pass_hadolint,
     test_files_follow_the_answers,

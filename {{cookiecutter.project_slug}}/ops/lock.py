@@ -290,8 +290,8 @@ def check_wheels(requirements: Path, python: str) -> None:
         raise LockError(
             f"no wheel for Python {python} on linux {arch()} (the image has no compiler): "
             f"{'; '.join(problems)}. To fix it, pin a release that has one in "
-            "requirements.in, or build the image on a Python they have (PYTHON_IMAGE in "
-            "the Dockerfile, PYTHON_VERSION in the Makefile)."
+            "requirements.in, or build the image on a Python they have (the Dockerfile's "
+            "FROM lines, PYTHON_VERSION in the Makefile)."
         )
 
 
