@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import json
 import os
 import re
@@ -41,9 +40,11 @@ from helpers import (
     SLOW_MIGRATION_SECONDS,
     ini_option,
     json_lines,
-    lock_time,
+    lock_turns,
     run,
     seconds,
+    seconds_from,
+    slow_migration_runs,
     wait_until,
 )
 from hooks.answers import TEMPLATE_ROOT
@@ -778,24 +779,30 @@ def test_replicas_starting_together_migrate_one_at_a_time(
         stack.build(app_version=1)
         stack.deploy(app_version=1)
         wait_until(lambda: stack.converged(1), 180)
-        logs = [
-            container.logs(timestamps=True).decode(errors="replace")
-            for container in stack.containers("app")
-        ]
-        assert len(logs) == stack.plan.app_replicas
-        held = sorted(
-            (lock_time(log, "got the lock"), lock_time(log, "releasing the lock")) for log in logs
-        )
-        for (_, released), (got, _) in itertools.pairwise(held):
-            assert released <= got, f"the lock was held by two replicas at once: {held}"
-        assert (held[0][1] - held[0][0]).total_seconds() >= SLOW_MIGRATION_SECONDS
+        apps = stack.containers("app")
+        assert len(apps) == stack.plan.app_replicas
+        service = swarm.services.get(f"{name}_app")
+        assert len(service.tasks()) == stack.plan.app_replicas, "a replica failed, replaced"
+        # The database holds one run of the slow migration, in one replica; every other
+        # got the lock once it had ended, and one at least had asked for it while it ran.
+        [run] = slow_migration_runs(apps[0])
+        assert (run.ended - run.started).total_seconds() >= SLOW_MIGRATION_SECONDS
+        turns = lock_turns(apps)
+        others = [turn for host, turn in turns.items() if host != run.host]
+        assert len(others) == len(apps) - 1, f"{run.host} is not a replica: {turns}"
+        assert all(run.ended < turn.got for turn in others), f"not one at a time: {run}, {turns}"
+        assert any(turn.waiting < run.ended for turn in others), f"none waited: {run}, {turns}"
+        logs = [container.logs().decode(errors="replace") for container in apps]
         assert sum("migrate: upgraded from" in log for log in logs) == 1
         assert all("migrate: at head 0002" in log for log in logs)
-        start = held[0][0]
-        spans = ", ".join(
-            f"{(got - start).total_seconds():.2f}-{(released - start).total_seconds():.2f} s"
-            for got, released in held
+        turns_seen = ", ".join(
+            f"waited from {seconds_from(run.started, turn.waiting)},"
+            f" got it at {seconds_from(run.started, turn.got)}"
+            for turn in sorted(others, key=lambda turn: turn.got)
         )
-        print(f"\nswarm, database=sqlite: the lock held by one replica at a time: {spans}")
+        print(
+            "\nswarm, database=sqlite: the migration ran in one replica from 0 to"
+            f" {seconds_from(run.started, run.ended)}; the others {turns_seen}"
+        )
     finally:
         remove_stack(stack)

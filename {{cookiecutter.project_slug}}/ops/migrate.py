@@ -34,9 +34,6 @@ from flask import Flask
 from flask_migrate import upgrade
 {%- if plan.database == "postgres" %}
 from sqlalchemy import text
-{%- endif %}
-
-{%- if plan.database == "postgres" %}
 
 # The advisory lock's key: any number the app's other code does not lock on (from "migrate").
 LOCK_KEY = 0x6D696772617465
@@ -49,39 +46,25 @@ def log(message: str) -> None:
 
 @contextlib.contextmanager
 def migration_lock(app: Flask) -> Iterator[None]:
-    """Hold the lock while migrating: one replica at a time, the others wait."""
+    """Hold the lock while migrating: one replica at a time, the others wait here."""
+    engine = app.extensions["sqlalchemy"].engine
 {%- if plan.database == "postgres" %}
-    # A session lock on a connection of its own: held until unlocked or disconnected.
-    with app.extensions["sqlalchemy"].engine.connect() as connection:
-        if not connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}):
-            log("waiting for the lock (another replica is migrating)")
-            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
-        connection.commit()
-        log(f"got the lock at {time.time():.6f}")
+    # A session lock, on a connection of its own outside any transaction; unlocked
+    # explicitly, since closing the connection only returns it to the pool, still locked.
+    # Ref: https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
         try:
             yield
         finally:
-            # Said, with the time, before it happens: no other replica gets it earlier.
-            log(f"releasing the lock at {time.time():.6f}")
             connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
-            connection.commit()
 {%- else %}
-    # Beside the database: every replica that shares the file shares the lock.
-    database = app.extensions["sqlalchemy"].engine.url.database
-    path = Path(database or app.instance_path).with_name("migrate.lock")
+    # Beside the database: every replica that shares the database shares the lock, which
+    # closing the file releases.
+    path = Path(engine.url.database or app.instance_path).with_name("migrate.lock")
     with path.open("a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log("waiting for the lock (another replica is migrating)")
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        log(f"got the lock at {time.time():.6f}")
-        try:
-            yield
-        finally:
-            # Said, with the time, before it happens: no other replica gets it earlier.
-            log(f"releasing the lock at {time.time():.6f}")
-            fcntl.flock(lock, fcntl.LOCK_UN)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 {%- endif %}
 
 
@@ -112,7 +95,9 @@ def main() -> int:
         return 0
     with app.app_context():
         try:
+            log("waiting for the lock (replicas migrate one at a time)")
             with migration_lock(app):
+                log("got the lock")
                 before = current_revision(app)
                 upgrade()
                 after = current_revision(app)
