@@ -94,11 +94,12 @@ def method(data: Mapping[str, Any]) -> str:
             "Background jobs: the default shape baked with each worker (Redis and a worker",
             "service; Celery's beat too) is timed to healthy like the others, then",
             "bench/job_client.py, run where wrk runs, posts the example job (POST /jobs",
-            "through nginx) one at a time and polls GET /jobs/<id> every 5 ms until the job is",
-            "finished with its own result: its latency is from the 202 answer to the poll that",
-            "saw it finished (the median and p95 of a round's jobs, then the median of the",
-            "rounds'). A job not finished after 10 s is polled again once every job is posted,",
-            "for up to 10 s more; one still not finished is lost.",
+            "through nginx) one at a time, for up to 60 s, and asks GET /jobs/<id> (again 5 ms",
+            "after each answer) until the job is finished with its own result: its latency is",
+            "from the 202 answer to the answer that says so, so a poll's own time is its",
+            "resolution (the median and p95 of a round's jobs, then the median of the",
+            "rounds'). A job not finished after 10 s is asked for again once every job is",
+            "posted, for up to 10 s more; one still not finished is lost.",
         ]
     )
 
