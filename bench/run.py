@@ -33,7 +33,7 @@ from bench.configuration import Config
 from bench.docker import Resources, remove_leftovers
 from bench.environment import app_cost, machine, versions
 from bench.host import BenchError, check_host
-from bench.measure import SETTLE_S, Settings, measure_rounds
+from bench.measure import JOBS_S, SETTLE_S, Settings, measure_rounds
 from bench.outputs import report_run, rerender
 from bench.projects import REPO_ROOT, base_images
 from bench.stacks import Workspace
@@ -105,7 +105,8 @@ def estimate_s(chosen: list[Config], settings: Settings, builds: int) -> float:
         if not config.load:
             return 5.0
         if config.jobs:
-            return start + 0.05 * config.jobs
+            # A slow queue's run stops posting after JOBS_S.
+            return start + min(0.2 * config.jobs, JOBS_S)
         return settings.duration_s + settings.warmup_s + SETTLE_S + start
 
     return sum(map(one_run, chosen)) * settings.rounds + 10 * builds + 15
