@@ -84,7 +84,7 @@ def versions(workspace: Workspace, builds: list[str]) -> dict[str, str]:
         found["gunicorn"] = in_image("peers", "app", ["gunicorn", "--version"], r"version (\S+)\)")
         found["granian"] = in_image("peers", "app", ["granian", "--version"], r"(\d\S*)")
     if "rq" in builds:
-        found["rq"] = in_image("rq", "worker", ["rq", "--version"], r"RQ version (\S+)")
+        found["rq"] = in_image("rq", "worker", ["rq", "--version"], r"version (\S+)")
         found["redis"] = in_image("rq", "redis", ["redis-server", "--version"], r"v=(\S+)")
     if "celery" in builds:
         found["celery"] = in_image("celery", "worker", ["celery", "--version"], r"^(\S+)")
