@@ -1,7 +1,7 @@
 """What the bench measures: every configuration, in report order, one function per
 family (the shapes, their peers and the ceilings; the sweeps of processes x threads,
 in bench/sweeps.py; the variants, in bench/variant_configs.py; native; the cold start
-variants), and the choice of a run's set. What a configuration is:
+variants; the background jobs), and the choice of a run's set. What a configuration is:
 bench/configuration.py.
 """
 
@@ -12,6 +12,7 @@ from typing import Any
 from bench.configuration import (
     APPS,
     DEFAULT_PLAN,
+    FULL_JOBS,
     FULL_QUICK,
     GRANIAN_WORKERS,
     GUNICORN_WORKERS,
@@ -30,6 +31,8 @@ GRANIAN = [
     "granian", "--interface=wsgi", "--host=0.0.0.0", "--port=8000",
     f"--workers={GRANIAN_WORKERS}", "main:app",
 ]  # fmt: skip
+# Jobs posted in each run of a worker's stack: a few seconds of them, one at a time.
+JOBS = 200
 
 
 def peer(key: str, label: str, command: list[str], **kw: Any) -> Config:
@@ -48,7 +51,8 @@ def shape_configs() -> list[Config]:
             "main",
             "default",
             cold_start=True,
-            sets=FULL_QUICK,
+            # In the jobs' set too: the cold start the worker stacks' is set against.
+            sets=FULL_QUICK | {"jobs"},
             short="nginx-uwsgi (default)",
         ),
         Config(
@@ -198,6 +202,30 @@ def cold_configs() -> list[Config]:
     ]
 
 
+def job_configs() -> list[Config]:
+    """The default shape with each worker (Redis, a worker service): its cold start, then
+    the example job's latency through the queue."""
+    return [
+        Config(
+            f"jobs-{worker}",
+            f"{worker}: the default shape with {what}",
+            "jobs",
+            worker,
+            cold_start=True,
+            jobs=JOBS,
+            sets=FULL_JOBS,
+            baseline="nginx-uwsgi",
+        )
+        for worker, what in (
+            ("rq", "Redis and an RQ worker"),
+            (
+                "celery",
+                f"Redis, a Celery worker ({DEFAULT_PLAN.worker_concurrency} processes) and beat",
+            ),
+        )
+    ]
+
+
 def configs() -> list[Config]:
     """Every configuration, in report order."""
     return [
@@ -207,6 +235,7 @@ def configs() -> list[Config]:
         *variant_configs(),
         *native_configs(),
         *cold_configs(),
+        *job_configs(),
     ]
 
 

@@ -24,13 +24,16 @@ BENCH_ROOT = Path(__file__).resolve().parent
 # The bench's own files mounted over a project's (the ceilings).
 APPS = BENCH_ROOT / "apps"
 
-# The three baked shapes, and the images the bench builds itself.
-BUILDS = ("default", "nginx-http", "standalone", "peers", "allinone")
+# The three baked shapes, the default with each worker, and the images the bench
+# builds itself.
+BUILDS = ("default", "nginx-http", "standalone", "rq", "celery", "peers", "allinone")
 # The answers each baked build is made with (the rest: cookiecutter.json's defaults).
 BAKED_ANSWERS: dict[str, dict[str, str]] = {
     "default": {},
     "nginx-http": {"server": "nginx-http"},
     "standalone": {"server": "standalone"},
+    "rq": {"worker": "rq"},
+    "celery": {"worker": "celery"},
 }
 GUNICORN_VERSION = "27.0.1"
 GUNICORN_WORKERS = 4
@@ -47,6 +50,7 @@ SECTIONS = {
     "variant": "Default shape and others: transport, logs, nginx, health check",
     "native": "Docker against native",
     "cold": "Cold start variants",
+    "jobs": "Background jobs: latency through the queue, cold start with a worker",
 }
 
 
@@ -97,9 +101,12 @@ class Config:
     # Measured cold start (`up --wait` each round); otherwise started without waiting
     # for health and polled until it answers.
     cold_start: bool = False
-    # Put under load (False: cold start only).
+    # Put under load: wrk's, or the jobs' (False: cold start only).
     load: bool = True
-    # Sets it belongs to: "full" (make bench), "quick" (the test), "extra".
+    # Jobs posted through the front door one at a time, each polled until finished
+    # (bench/job_client.py), instead of wrk's load; 0: wrk.
+    jobs: int = 0
+    # Sets it belongs to: "full" (make bench), "quick" (the test), "jobs" (--jobs), "extra".
     sets: frozenset[str] = frozenset({"full"})
     # Count the processes of the front container whose command line has this
     # (uWSGI's cheaper mode starts 2 and adds workers under load).
@@ -116,4 +123,5 @@ class Config:
 
 FULL = frozenset({"full"})
 FULL_QUICK = frozenset({"full", "quick"})
+FULL_JOBS = frozenset({"full", "jobs"})
 EXTRA = frozenset({"extra"})

@@ -83,6 +83,11 @@ def versions(workspace: Workspace, builds: list[str]) -> dict[str, str]:
     if "peers" in builds:
         found["gunicorn"] = in_image("peers", "app", ["gunicorn", "--version"], r"version (\S+)\)")
         found["granian"] = in_image("peers", "app", ["granian", "--version"], r"(\d\S*)")
+    if "rq" in builds:
+        found["rq"] = in_image("rq", "worker", ["rq", "--version"], r"version (\S+)")
+        found["redis"] = in_image("rq", "redis", ["redis-server", "--version"], r"v=(\S+)")
+    if "celery" in builds:
+        found["celery"] = in_image("celery", "worker", ["celery", "--version"], r"^(\S+)")
     if "allinone" in builds:
         found["nginx_allinone"] = in_image("allinone", "app", ["nginx", "-v"], r"nginx/(\S+)")
     return found

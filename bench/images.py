@@ -41,6 +41,10 @@ class Images:
         """The services of a build's stack."""
         if build in ("default", "nginx-http", "peers"):
             return ["app", "nginx"]
+        if build == "rq":
+            return ["app", "nginx", "worker", "redis"]
+        if build == "celery":
+            return ["app", "nginx", "worker", "beat", "redis"]
         return ["app"]
 
     def built_services(self, build: str) -> list[str]:

@@ -1,20 +1,24 @@
-"""Measuring: one run of one configuration under wrk, and the rounds of a whole run."""
+"""Measuring: one run of one configuration under wrk (or the background jobs'
+client), and the rounds of a whole run."""
 
 from __future__ import annotations
 
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import wrk
-from bench.configuration import Config
+from bench import jobs, wrk
+from bench.configuration import BENCH_ROOT, Config
 from bench.host import BenchError, Log, run
 from bench.stacks import Workspace
 from bench.stats import Run, rotated
 from bench.target import Target
 
 SETTLE_S = 0.5
+# How long the job client may post jobs, in a run of a worker's stack.
+JOBS_S = 60
 # A configuration that fails this often is left out of the later rounds.
 MAX_FAILURES = 2
 
@@ -39,7 +43,32 @@ def measure(
     with workspace.started(config) as (target, cold_start):
         if target is None:
             return Run(config.key, round_index, 0.0, 0.0, 0.0, 0, 0, cold_start, {"load": False})
+        if config.jobs:
+            return queue_jobs(config, target, cold_start, round_index, logs)
         return load(workspace, config, target, cold_start, round_index, settings, logs)
+
+
+def queue_jobs(
+    config: Config, target: Target, cold_start: float | None, round_index: int, logs: Path
+) -> Run:
+    """The job client's run (bench/job_client.py) in the front's network namespace: its
+    figures in the run's notes ("jobs"), lost and refused jobs as its errors; its output
+    (and the stack's logs explaining lost jobs) in logs."""
+    command = [sys.executable, "-m", "bench.job_client", target.url, f"--jobs={config.jobs}"]
+    command.append(f"--seconds={JOBS_S}")
+    # Posting stops after JOBS_S; the last job and those not finished are polled for
+    # up to JOB_WAIT_S each time.
+    output = run(target.wrap(command), cwd=BENCH_ROOT.parent, timeout=JOBS_S + 60).stdout
+    name = f"{config.key}-round{round_index + 1}"
+    (logs / f"jobs-{name}.jsonl").write_text(output)
+    found = jobs.figures(jobs.parse(output))
+    if found.lost or found.refused:
+        (logs / f"errors-{name}.txt").write_text(target.error_logs())
+    notes = {"load": False, "jobs": asdict(found)}
+    return Run(
+        config.key, round_index, 0.0, 0.0, 0.0, found.posted, found.lost + found.refused,
+        cold_start, notes,
+    )  # fmt: skip
 
 
 def wrk_output(
@@ -151,6 +180,12 @@ def describe(run_: Run) -> str:
             f"{run_.requests_per_second:,.0f} req/s, p50 {run_.p50_ms:.1f} ms, "
             f"p99 {run_.p99_ms:.1f} ms, {run_.errors} errors"
         )
+    if "jobs" in run_.notes:
+        found = run_.notes["jobs"]
+        parts.append(
+            f"{found['finished']}/{found['posted']} jobs finished, {found['lost']} lost, "
+            f"p50 {found['p50_ms'] or 0:.1f} ms, p95 {found['p95_ms'] or 0:.1f} ms"
+        )
     if run_.cold_start_s is not None:
         parts.append(f"cold start {run_.cold_start_s:.1f} s")
     if "time_wait_front" in run_.notes:
@@ -192,7 +227,7 @@ def measure_rounds(
             prefix = f"round {round_index + 1}/{settings.rounds} ({position}/{len(order)}) {key}"
             try:
                 measured = measure(workspace, by_key[key], round_index, settings, logs)
-            except (BenchError, wrk.WrkOutputError) as error:
+            except (BenchError, wrk.WrkOutputError, jobs.JobsOutputError) as error:
                 failures[key] = failures.get(key, 0) + 1
                 data["failures"].append(f"{key} (round {round_index + 1}): {error}")
                 progress(f"{prefix}: FAILED: {str(error)[:2000]}")

@@ -18,6 +18,7 @@ from bench.results import DEFAULT, NATIVE, Results
 from bench.tables import (
     cold_table,
     cost_table,
+    jobs_table,
     main_table,
     native_table,
     sweep_table,
@@ -43,6 +44,8 @@ def machine_lines(data: Mapping[str, Any]) -> list[str]:
         f"all-in-one nginx {versions.get('nginx_allinone', '?')}",
         f"- Native: Python {versions.get('python_host', '?')}, "
         f"uWSGI {versions.get('uwsgi_host', '?')}, nginx {versions.get('nginx_host', '?')}",
+        f"- Background jobs: RQ {versions.get('rq', '?')}, Celery {versions.get('celery', '?')}, "
+        f"Redis {versions.get('redis', '?')}",
     ]
 
 
@@ -88,6 +91,15 @@ def method(data: Mapping[str, Any]) -> str:
             "gunicorn and granian serve the nginx-http project's main.py and package, built FROM",
             "the same base image and probed as often; granian alone is measured like standalone,",
             "from its own container's network namespace.",
+            "Background jobs: the default shape baked with each worker (Redis and a worker",
+            "service; Celery's beat too) is timed to healthy like the others, then",
+            "bench/job_client.py, run where wrk runs, posts the example job (POST /jobs",
+            "through nginx) one at a time, for up to 60 s, and asks GET /jobs/<id> (again 5 ms",
+            "after each answer) until the job is finished with its own result: its latency is",
+            "from the 202 answer to the answer that says so, so a poll's own time is its",
+            "resolution (the median and p95 of a round's jobs, then the median of the",
+            "rounds'). A job not finished after 10 s is asked for again once every job is",
+            "posted, for up to 10 s more; one still not finished is lost.",
         ]
     )
 
@@ -100,6 +112,8 @@ def section_shown(results: Results, section: str) -> bool:
         return bool(results.in_section(section))
     if section == "native":
         return NATIVE in results.summaries
+    if section == "jobs":
+        return any(results.jobs(key) for key in results.in_section("jobs"))
     if section == "cold":
         return any(summary.cold_start_s is not None for summary in results.summaries.values())
     return True
@@ -115,6 +129,7 @@ def section_tables(results: Results, cpus: int) -> dict[str, Callable[[], str]]:
         "variant": lambda: variants_table(results),
         "native": lambda: native_table(results),
         "cold": lambda: cold_table(results),
+        "jobs": lambda: jobs_table(results),
     }
 
 

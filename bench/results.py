@@ -97,6 +97,10 @@ class Results:
     def errors(self, key: str) -> str:
         return errors_cell(self.summaries.get(key), self.error_kinds(key))
 
+    def jobs(self, key: str) -> list[dict[str, Any]]:
+        """The background jobs' figures of each run of a configuration (bench/jobs.py)."""
+        return [run.notes["jobs"] for run in self.runs if run.config == key and "jobs" in run.notes]
+
     def median_note(self, key: str, name: str) -> float | None:
         values = sorted(
             float(run.notes[name]) for run in self.runs if run.config == key and name in run.notes

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench                 # the full run (make bench)
     .venv/bin/python -m bench --quick         # a few configurations, 1 s each, 1 round
+    .venv/bin/python -m bench --jobs          # the worker stacks' jobs and cold start
     .venv/bin/python -m bench --only nginx-uwsgi,unbuffered-log --rounds 5
     .venv/bin/python -m bench --list          # the configurations and their sets
     .venv/bin/python -m bench --report bench/results/<run>/results.json   # re-render
@@ -32,7 +33,7 @@ from bench.configuration import Config
 from bench.docker import Resources, remove_leftovers
 from bench.environment import app_cost, machine, versions
 from bench.host import BenchError, check_host
-from bench.measure import SETTLE_S, Settings, measure_rounds
+from bench.measure import JOBS_S, SETTLE_S, Settings, measure_rounds
 from bench.outputs import report_run, rerender
 from bench.projects import REPO_ROOT, base_images
 from bench.stacks import Workspace
@@ -48,7 +49,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="the test's run: few configs, 1 s, 1 round"
     )
-    parser.add_argument("--set", default="full", choices=["full", "extra", "all", "quick"])
+    parser.add_argument(
+        "--jobs",
+        action="store_true",
+        help="the worker stacks alone: their jobs and cold start, the default's cold start\n"
+        "(its load 1 s)",
+    )
+    parser.add_argument("--set", default="full", choices=["full", "extra", "all", "quick", "jobs"])
     parser.add_argument("--only", default="", help="comma-separated configuration keys")
     parser.add_argument("--skip", default="", help="comma-separated configuration keys")
     parser.add_argument("--rounds", type=int, default=3)
@@ -69,6 +76,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.set, args.rounds, args.duration, args.warmup = "quick", 1, 1, 0
+    if args.jobs:
+        args.set, args.duration, args.warmup = "jobs", 1, 0
     return args
 
 
@@ -90,13 +99,17 @@ class Progress:
 def estimate_s(chosen: list[Config], settings: Settings, builds: int) -> float:
     """About how long a run takes: each configuration's start, load and removal
     (a timed cold start waits for the health checks), and the builds."""
-    per_round = sum(
-        (settings.duration_s + settings.warmup_s + SETTLE_S + (7.5 if config.cold_start else 3.5))
-        if config.load
-        else 5.0
-        for config in chosen
-    )
-    return per_round * settings.rounds + 10 * builds + 15
+
+    def one_run(config: Config) -> float:
+        start = 7.5 if config.cold_start else 3.5
+        if not config.load:
+            return 5.0
+        if config.jobs:
+            # A slow queue's run stops posting after JOBS_S.
+            return start + min(0.2 * config.jobs, JOBS_S)
+        return settings.duration_s + settings.warmup_s + SETTLE_S + start
+
+    return sum(map(one_run, chosen)) * settings.rounds + 10 * builds + 15
 
 
 @contextlib.contextmanager

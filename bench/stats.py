@@ -6,6 +6,7 @@ rounds, so one run disturbed by another load on the machine moves it little.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,6 +41,15 @@ def median(values: Iterable[float]) -> float | None:
     """The median, or None when there is nothing to take it of."""
     found = list(values)
     return statistics.median(found) if found else None
+
+
+def percentile(values: Iterable[float], fraction: float) -> float | None:
+    """The nearest-rank percentile (0.95: the smallest value at least 95% of them are at
+    or below), or None when there is nothing to take it of."""
+    found = sorted(values)
+    if not found:
+        return None
+    return found[max(math.ceil(fraction * len(found)) - 1, 0)]
 
 
 def ratio(value: float | None, reference: float | None) -> float | None:

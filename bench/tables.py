@@ -1,5 +1,5 @@
 """The report's tables after the goals, one per section: the shapes and alternatives,
-where the time goes, the sweeps, the variants, native, cold start."""
+where the time goes, the sweeps, the variants, native, cold start, background jobs."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from bench.results import (
     RAW_CEILING,
     Results,
 )
-from bench.stats import ratio
+from bench.stats import median, ratio
 from bench.sweeps import IO_DEFAULT
 
 
@@ -238,3 +238,57 @@ def cold_table(results: Results) -> str:
             ]
         )
     return table(["", "cold start s (median)", "runs", "against the default"], rows)
+
+
+def jobs_row(results: Results, key: str, default_cold: float | None) -> list[str]:
+    """A worker's stack: its jobs over the rounds (counts summed, latencies the medians
+    of the rounds'), its cold start against the default's."""
+    runs = results.jobs(key)
+    summary = results.summaries.get(key)
+    cold = summary.cold_start_s if summary else None
+    finished, posted = (sum(found[name] for found in runs) for name in ("finished", "posted"))
+    lost = sum(found["lost"] for found in runs)
+    # The last status read of the lost jobs, over the rounds.
+    statuses: dict[str, int] = {}
+    for found in runs:
+        for status, count in found["lost_statuses"].items():
+            statuses[status] = statuses.get(status, 0) + count
+    detail = ", ".join(f"{status} {count}" for status, count in sorted(statuses.items()))
+
+    def middle(name: str) -> float | None:
+        return median(found[name] for found in runs if found[name] is not None)
+
+    return [
+        results.label(key),
+        f"{finished:,} / {posted:,}",
+        f"**{lost:,}** ({detail})" if lost else "0",
+        number(middle("post_p50_ms"), 1),
+        number(middle("p50_ms"), 1),
+        number(middle("p95_ms"), 1),
+        number(cold, 1),
+        times(ratio(cold, default_cold)),
+    ]
+
+
+def jobs_table(results: Results) -> str:
+    base = results.summaries.get(DEFAULT)
+    default_cold = base.cold_start_s if base else None
+    rows = [jobs_row(results, key, default_cold) for key in results.in_section("jobs")]
+    if default_cold is not None:
+        rows.append(
+            [f"(for reference) {results.label(DEFAULT)}", "-", "-", "-", "-", "-",
+             number(default_cold, 1), "1.00x"]
+        )  # fmt: skip
+    return table(
+        [
+            "Stack",
+            "jobs finished / posted",
+            "lost",
+            "POST /jobs ms (p50)",
+            "202 to finished ms, p50",
+            "p95",
+            "cold start s (median)",
+            "cold start against the default",
+        ],
+        rows,
+    )

@@ -4,17 +4,23 @@ configurations' variants against a fresh bake."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from bench import wrk
+from bench import jobs, wrk
 from bench.chart import write_chart
 from bench.configs import configs, select
 from bench.configuration import BAKED_ANSWERS, COMPOSE_FILE, DEFAULT_PLAN, MOUNTED_FILES
+from bench.docker import Compose, Resources
 from bench.goals import goals
+from bench.images import Images
+from bench.measure import describe
+from bench.projects import Projects
 from bench.report import (
     README_END,
     README_START,
@@ -23,12 +29,15 @@ from bench.report import (
     replace_readme_section,
 )
 from bench.results import Results
-from bench.stats import Run, ratio, rotated, summarize
+from bench.run import parse_args
+from bench.stats import Run, percentile, ratio, rotated, summarize
 from bench.variants import Edit
 from conftest import Bake
 from helpers import template_file
 
 WRK_OUTPUT = template_file("tests/data/wrk")
+# bench/job_client.py's output, from a run of `python -m bench --jobs`.
+JOBS_OUTPUT = template_file("tests/data/jobs")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DEFAULT_THREADS = DEFAULT_PLAN.threads
 
@@ -93,6 +102,55 @@ def test_wrk_command() -> None:
         "http://127.0.0.1:8080/",
     ]
     assert "--latency" not in wrk.command("http://x/", 1, 8, 1, 2, latency=False)
+
+
+# -- the background jobs' client output ------------------------------------------------
+
+
+def test_jobs_of_an_rq_stack() -> None:
+    """RQ's run: posting stopped at the client's 60 s, every job posted finished."""
+    found = jobs.figures(jobs.parse((JOBS_OUTPUT / "rq.jsonl").read_text()))
+    assert (found.posted, found.finished, found.lost, found.refused) == (68, 68, 0, 0)
+    assert found.p50_ms == pytest.approx(767.72, abs=0.01)
+    assert found.p95_ms == pytest.approx(1569.68, abs=0.01)
+    assert found.max_ms == pytest.approx(2828.03, abs=0.01)
+    assert found.post_p50_ms == pytest.approx(33.58, abs=0.01)
+    assert found.lost_statuses == {}
+
+
+def test_jobs_of_a_celery_stack() -> None:
+    found = jobs.figures(jobs.parse((JOBS_OUTPUT / "celery.jsonl").read_text()))
+    assert (found.posted, found.finished, found.lost, found.refused) == (200, 200, 0, 0)
+    assert found.p50_ms == pytest.approx(10.74, abs=0.01)
+    assert found.p95_ms == pytest.approx(50.93, abs=0.01)
+    assert found.post_p50_ms == pytest.approx(3.80, abs=0.01)
+
+
+def test_jobs_not_finished_are_lost_and_refused_ones_are_not_posted() -> None:
+    lines = (JOBS_OUTPUT / "celery.jsonl").read_text().splitlines()
+    lines[3] = lines[3].replace('"status": "finished"', '"status": "queued"')
+    lines[3] = re.sub(r'"finished_ms": [0-9.]+', '"finished_ms": null', lines[3])
+    lines[7] = re.sub(r'"post_status": 202', '"post_status": 502', lines[7])
+    lines[7] = re.sub(r'"finished_ms": [0-9.]+', '"finished_ms": null', lines[7])
+    lines[7] = lines[7].replace('"status": "finished"', '"status": "refused"')
+    found = jobs.figures(jobs.parse("\n".join(lines)))
+    assert (found.posted, found.finished, found.lost, found.refused) == (199, 198, 1, 1)
+    assert found.lost_statuses == {"queued": 1}
+
+
+def test_job_client_output_that_is_not_its_records_is_refused() -> None:
+    with pytest.raises(jobs.JobsOutputError, match="no job"):
+        jobs.parse("")
+    with pytest.raises(jobs.JobsOutputError, match="not a job record"):
+        jobs.parse("Traceback (most recent call last):\n")
+
+
+def test_percentile_is_the_nearest_rank() -> None:
+    values = [float(value) for value in range(1, 101)]
+    assert percentile(values, 0.95) == 95.0
+    assert percentile(values[:68], 0.95) == 65.0  # rank ceil(0.95 * 68) = 65
+    assert percentile([3.0], 0.95) == 3.0
+    assert percentile([], 0.95) is None
 
 
 # -- medians, ratios, order --------------------------------------------------------
@@ -288,6 +346,64 @@ def test_chart_is_a_png(tmp_path: Path) -> None:
     assert path.read_bytes().startswith(PNG_SIGNATURE)
 
 
+def jobs_document() -> dict[str, Any]:
+    """A results document of `--jobs`: the default's cold start, each worker's stack with
+    its cold start and the figures of its captured jobs, as in every round."""
+    data = results_document(**{"nginx-uwsgi": 1415.0})
+    chosen = {config.key: config for config in configs()}
+    for key, worker in (("jobs-rq", "rq"), ("jobs-celery", "celery")):
+        config = chosen[key]
+        data["configs"].append(
+            {"key": key, "label": config.label, "section": config.section,
+             "build": config.build, "baseline": config.baseline, "cold_start": True,
+             "load": True, "short": config.chart_label}
+        )  # fmt: skip
+        found = jobs.figures(jobs.parse((JOBS_OUTPUT / f"{worker}.jsonl").read_text()))
+        for round_ in range(3):
+            notes = {"load": False, "jobs": dataclasses.asdict(found)}
+            cold = 10.0 + round_ if worker == "rq" else 16.0
+            data["runs"].append(
+                Run(key, round_, 0.0, 0.0, 0.0, found.posted, 0, cold, notes).to_json()
+            )
+    return data
+
+
+def test_jobs_table() -> None:
+    markdown = render_markdown(jobs_document(), "chart.png")
+    assert "## Background jobs: latency through the queue, cold start with a worker" in markdown
+    rows = {
+        line.split("|")[1].strip(): [cell.strip() for cell in line.strip("|").split("|")[1:]]
+        for line in markdown.splitlines()
+        if line.startswith(("| rq:", "| celery:", "| (for reference) nginx-uwsgi"))
+    }
+    # finished / posted, lost, POST ms, 202 to finished p50 and p95, cold start and its
+    # ratio to the default's (5.0 s: results_document's median of 4, 5 and 6 s)
+    assert rows["rq: the default shape with Redis and an RQ worker"] == [
+        "204 / 204", "0", "33.6", "767.7", "1,569.7", "11.0", "2.20x",
+    ]  # fmt: skip
+    celery = next(row for label, row in rows.items() if label.startswith("celery:"))
+    assert celery == ["600 / 600", "0", "3.8", "10.7", "50.9", "16.0", "3.20x"]
+    reference = rows["(for reference) nginx-uwsgi (default): nginx, uwsgi_pass, unix socket"]
+    assert reference[-2:] == ["5.0", "1.00x"]
+    # No goal is stated for these: no line in the goals table.
+    assert "job" not in markdown.split("## Goals")[1].split("\n## ")[0].lower()
+
+
+def test_lost_jobs_show_in_the_table_and_as_errors() -> None:
+    data = jobs_document()
+    for run_ in data["runs"]:
+        if run_["config"] == "jobs-celery" and run_["round"] == 1:
+            run_["notes"]["jobs"].update(finished=198, lost=2, lost_statuses={"queued": 2})
+            run_["errors"] = 2
+    markdown = render_markdown(data, "chart.png")
+    row = next(line for line in markdown.splitlines() if line.startswith("| celery:"))
+    assert "| 598 / 600 | **2** (queued 2) |" in row
+    measured = Run.from_json(next(r for r in data["runs"] if r["config"] == "jobs-celery"))
+    assert describe(measured) == (
+        "200/200 jobs finished, 0 lost, p50 10.7 ms, p95 50.9 ms, cold start 16.0 s"
+    )
+
+
 # -- the configurations against the template ---------------------------------------
 
 
@@ -328,6 +444,15 @@ def test_every_edit_applies_to_its_builds_bake(bake: Bake) -> None:
             assert edit.apply(text) != text, config.key
 
 
+def test_each_baked_builds_services_are_its_compose_files(bake: Bake, tmp_path: Path) -> None:
+    """The services the bench labels, names images for and builds are those of the
+    build's compose.yaml (Redis, the worker and Celery's beat included)."""
+    images = Images(tmp_path, "test", Projects(tmp_path), Compose({}, Resources()))
+    for build, answers in BAKED_ANSWERS.items():
+        compose = yaml.safe_load((bake(**answers) / "compose.yaml").read_text())
+        assert sorted(images.services(build)) == sorted(compose["services"]), build
+
+
 def test_an_edit_whose_text_is_gone_is_refused() -> None:
     with pytest.raises(ValueError, match="occurs 0 times, expected once"):
         Edit("ops/uwsgi.ini", "thunder-lock = true\n", "").apply("master = true\n")
@@ -341,11 +466,18 @@ def test_configuration_sets() -> None:
     assert [key for key in keys if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", key)] == []
     quick = [config.key for config in select(every, "quick", [], [])]
     assert quick == ["nginx-uwsgi", "ceiling-nginx", "native"]
+    # --jobs: the worker stacks, and the default whose cold start they are set against.
+    assert [config.key for config in select(every, "jobs", [], [])] == [
+        "nginx-uwsgi", "jobs-rq", "jobs-celery",
+    ]  # fmt: skip
+    args = parse_args(["--jobs"])
+    assert (args.set, args.duration, args.warmup, args.rounds) == ("jobs", 1, 0, 3)
     full = {config.key for config in select(every, "full", [], [])}
     required = {
         *("nginx-uwsgi", "nginx-http", "standalone", "gunicorn-sync", "gunicorn-gthread"),
         *("allinone", "ceiling-nginx", "ceiling-raw-wsgi", "native", "tcp", "uwsgi-log"),
         *("granian-nginx", "granian-alone", "io-default", "no-probes"),
+        *("jobs-rq", "jobs-celery"),
     }
     assert required <= full
     assert [c.key for c in select(every, "full", ["tcp", "native"], ["native"])] == ["tcp"]
