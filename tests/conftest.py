@@ -20,6 +20,15 @@ Bake = Callable[..., Path]
 NEEDS = {"native": pytest.mark.native, "docker": pytest.mark.docker}
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """No test is skipped here: a skip (a missing engine, a missing tool) is a failure."""
+    report = yield
+    if report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+    return report
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test with what its folder needs, before `-m` selects."""

@@ -145,11 +145,10 @@ REFUSED = {
 }
 
 
+@pytest.mark.parametrize("stack", [("postgres", "nginx-uwsgi")], ids=variant_id, indirect=True)
 def test_the_app_connects_as_a_role_that_owns_its_tables_and_nothing_more(stack: Stack) -> None:
     """The app's DATABASE_URL logs in as a role that is no superuser: it cannot make
     roles or databases, read the password hashes or raise itself; its migrations applied."""
-    if stack.plan.database != "postgres":
-        pytest.skip("the database's roles are PostgreSQL's")
     code, output = stack.exec("app", ["python3", "-c", AS_THE_APP, *REFUSED])
     assert code == 0, output
     answers = json.loads(output)
