@@ -22,10 +22,10 @@ from test_bake import (  # noqa: F401
     test_no_template_syntax_left,
     test_python_is_ruff_clean,
 )
-from test_kubernetes import container, kustomize, pod, validate
+from test_kubernetes import compose_config, container, kustomize, pod, validate
 from test_swarm import stack_config
 
-from helpers import run
+from helpers import ini_option, run, seconds
 from hooks.plan import Plan
 
 WORKER_FILES = [
@@ -123,6 +123,23 @@ def test_the_worker_program_is_in_the_seeds_form(project: Path, plan: Plan) -> N
     assert program["stopsignal"] == "TERM"
     assert int(program["stopwaitsecs"]) > plan.job_timeout_s
     assert parser["eventlistener:exit-on-fatal"]["events"] == "PROCESS_STATE_FATAL"
+
+
+@pytest.mark.parametrize("worker", ["rq", "celery"])
+def test_a_stopping_worker_has_time_for_its_longest_job(bake: Any, worker: str) -> None:
+    """A job runs at most JOB_TIMEOUT_S; supervisord waits longer for it after SIGTERM
+    (stopwaitsecs), and Docker, swarm and Kubernetes longer still before they kill the
+    worker: the same stop grace period in compose.yaml, the stack and the Deployment."""
+    project = bake(worker=worker)
+    plan = Plan.defaults(worker=worker)
+    settings = (project / "flask_service/settings.py").read_text()
+    [timeout] = re.findall(r'^JOB_TIMEOUT_S = .*"JOB_TIMEOUT_S", "(\d+)"', settings, re.MULTILINE)
+    stopwaitsecs = int(ini_option(project / "ops/worker.conf", "stopwaitsecs"))
+    compose = seconds(compose_config(project)["worker"]["stop_grace_period"])
+    swarm = seconds(stack_config(project)["services"]["worker"]["stop_grace_period"])
+    objects = {(obj["kind"], obj["metadata"]["name"]): obj for obj in kustomize(project)}
+    kubernetes = pod(objects, plan, "worker")["terminationGracePeriodSeconds"]
+    assert int(timeout) < stopwaitsecs < compose == swarm == kubernetes
 
 
 @pytest.mark.parametrize("worker", ["rq", "celery"])
