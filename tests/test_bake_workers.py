@@ -183,6 +183,8 @@ def test_the_kubernetes_base_runs_workers_and_redis(bake: Any, worker: str, data
         validate(obj)
     workers = objects["Deployment", f"{plan.k8s_name}-worker"]
     assert workers["spec"]["replicas"] == plan.worker_replicas
+    # A rollout replaces one worker at a time, the new one started first.
+    assert workers["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     [worker_container] = pod(objects, plan, "worker")["containers"]
     env = {var["name"]: var.get("value") for var in worker_container["env"]}
     app_env = {var["name"]: var.get("value") for var in container(objects, plan, "app")["env"]}
