@@ -161,6 +161,8 @@ def test_the_swarm_stack_runs_workers_and_redis(bake: Any, worker: str) -> None:
     assert "/app/instance" in {volume["target"] for volume in workers["volumes"]}
     redis = services["redis"]
     assert redis["deploy"]["replicas"] == 1
+    # Reached without a virtual IP (IPVS), as the app is.
+    assert redis["deploy"]["endpoint_mode"] == "dnsrr"
     assert {volume["target"]: volume.get("source") for volume in redis["volumes"]}["/data"] == (
         "redis-data"
     )

@@ -240,7 +240,10 @@ class SwarmStack:
     @property
     def compose_images(self) -> tuple[str, ...]:
         """What `docker compose --project-name STACK build` tags before the versions."""
-        services = ("app", "nginx", "redis") if self.plan.queue else ("app", "nginx")
+        services = ["app", "nginx"]
+        if self.plan.queue:
+            # The workers' services build the app's image under their own names too.
+            services += ["worker", "redis"] + (["beat"] if self.plan.worker == "celery" else [])
         return tuple(f"{self.name}-{service}" for service in services)
 
     def deploy(self, app_version: int) -> None:
