@@ -189,6 +189,30 @@ def task_app_worker_flow(front: Front) -> None:
     assert answer == {"ready": True, "successful": True, "value": 5}
 
 
+def exporter_flow(front: Front) -> None:
+    """tests/data/exporter, an app with RQ jobs of its own: two posts kept, an export
+    queued on the app's own queue through the front door, run by the project's worker
+    service (WORKER_QUEUES in .env names that queue), and read back through the app."""
+    for text in ("first post", "second post"):
+        assert front.post("/posts", data={"text": text}).status_code == 201
+    started = front.post("/exports", data={"title": "all posts"})
+    assert started.status_code == 202, started.text[:500]
+    job_id = started.json()["id"]
+    answer: dict[str, object] = {}
+
+    def finished() -> bool:
+        """the worker ran the export"""
+        answer.update(front.get(f"/exports/{job_id}").json())
+        return answer["status"] == "finished"
+
+    wait_until(finished, 60, step=0.5)
+    assert answer["result"] == {
+        "title": "all posts",
+        "count": 2,
+        "csv": "first post\nsecond post\n",
+    }
+
+
 def uploadr_flow(front: Front) -> None:
     """Flask-WTF's upload example: a form without its CSRF token is refused, with it
     the files are taken."""
@@ -275,6 +299,8 @@ ACTIVATE_DEMO_PROJECT = False
 MAIL_SUPPRESS_SEND = True
 """
 
+# Apps of tests/data, for what no sdist on the package index carries.
+DATA_FOLDER = template_file("tests/data")
 # The project's Redis, as an app's own setting in .env names it.
 WORKER_REDIS = "redis://:${REDIS_PASSWORD}@redis:6379/0"
 
@@ -334,6 +360,17 @@ REAL_APPS = [
         },
         flow=task_app_worker_flow,
         answers={"worker": "celery"},
+    ),
+    RealApp(
+        name="exporter-rq",
+        origin=lambda cache: DATA_FOLDER,
+        copy=("exporter",),
+        flask_app="exporter",
+        requirements=("rq",),
+        # The README's Background jobs: the project's worker, on the app's own queue.
+        settings={"WORKER_QUEUES": "exports"},
+        flow=exporter_flow,
+        answers={"worker": "rq"},
     ),
     RealApp(
         name="uploadr",

@@ -317,10 +317,10 @@ def ini_option(path: Path, key: str) -> str:
 
 
 def seconds(duration: str) -> int:
-    """A duration as compose writes it ("45s") in seconds."""
-    match = re.fullmatch(r"(\d+)s", duration)
+    """A duration as compose writes it ("45s", "1m10s") in seconds."""
+    match = re.fullmatch(r"(?:(\d+)m)?(\d+)s", duration)
     assert match, duration
-    return int(match[1])
+    return int(match[1] or 0) * 60 + int(match[2])
 
 
 # A second migration that takes a while, so replicas starting together would overlap. It

@@ -24,8 +24,8 @@ from test_bake import (  # noqa: F401
 )
 from test_kubernetes import container, kustomize, pod, validate
 
-from baked import stack_config
-from helpers import run
+from baked import compose_config, stack_config
+from helpers import ini_option, run, seconds
 from hooks.plan import Plan
 
 WORKER_FILES = [
@@ -126,6 +126,23 @@ def test_the_worker_program_is_in_the_seeds_form(project: Path, plan: Plan) -> N
 
 
 @pytest.mark.parametrize("worker", ["rq", "celery"])
+def test_a_stopping_worker_has_time_for_its_longest_job(bake: Any, worker: str) -> None:
+    """A job runs at most JOB_TIMEOUT_S; supervisord waits longer for it after SIGTERM
+    (stopwaitsecs), and Docker, swarm and Kubernetes longer still before they kill the
+    worker: the same stop grace period in compose.yaml, the stack and the Deployment."""
+    project = bake(worker=worker)
+    plan = Plan.defaults(worker=worker)
+    settings = (project / "flask_service/settings.py").read_text()
+    [timeout] = re.findall(r'^JOB_TIMEOUT_S = .*"JOB_TIMEOUT_S", "(\d+)"', settings, re.MULTILINE)
+    stopwaitsecs = int(ini_option(project / "ops/worker.conf", "stopwaitsecs"))
+    compose = seconds(compose_config(project)["worker"]["stop_grace_period"])
+    swarm = seconds(stack_config(project)["services"]["worker"]["stop_grace_period"])
+    objects = {(obj["kind"], obj["metadata"]["name"]): obj for obj in kustomize(project)}
+    kubernetes = pod(objects, plan, "worker")["terminationGracePeriodSeconds"]
+    assert int(timeout) < stopwaitsecs < compose == swarm == kubernetes
+
+
+@pytest.mark.parametrize("worker", ["rq", "celery"])
 def test_the_swarm_stack_runs_workers_and_redis(bake: Any, worker: str) -> None:
     """Workers with replicas and the app's settings and secrets, Redis with a volume and
     its password as a secret file; Celery beat as one replica."""
@@ -144,6 +161,8 @@ def test_the_swarm_stack_runs_workers_and_redis(bake: Any, worker: str) -> None:
     assert "/app/instance" in {volume["target"] for volume in workers["volumes"]}
     redis = services["redis"]
     assert redis["deploy"]["replicas"] == 1
+    # Reached without a virtual IP (IPVS), as the app is.
+    assert redis["deploy"]["endpoint_mode"] == "dnsrr"
     assert {volume["target"]: volume.get("source") for volume in redis["volumes"]}["/data"] == (
         "redis-data"
     )
@@ -166,6 +185,8 @@ def test_the_kubernetes_base_runs_workers_and_redis(bake: Any, worker: str, data
         validate(obj)
     workers = objects["Deployment", f"{plan.k8s_name}-worker"]
     assert workers["spec"]["replicas"] == plan.worker_replicas
+    # A rollout replaces one worker at a time, the new one started first.
+    assert workers["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     [worker_container] = pod(objects, plan, "worker")["containers"]
     env = {var["name"]: var.get("value") for var in worker_container["env"]}
     app_env = {var["name"]: var.get("value") for var in container(objects, plan, "app")["env"]}

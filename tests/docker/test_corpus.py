@@ -1,9 +1,10 @@
 """Real third-party Flask apps (tests/corpus.py: Flask's own examples, Flask-WTF's,
-flasgger's, ihatemoney, buku's server), each brought into a fresh project by the
-README's "Bring your app" steps alone, then served for real: its flow through the front
-door, its static files answered by nginx (or uWSGI), its data kept across `down` and
-`up`, and no file of the project edited but those the README says to add to (.env,
-requirements.in and the pins `make lock` writes)."""
+flasgger's, ihatemoney, buku's server; tests/data/exporter, an app with RQ jobs of its
+own), each brought into a fresh project by the README's "Bring your app" steps alone,
+then served for real: its flow through the front door, its static files answered by
+nginx (or uWSGI), its data kept across `down` and `up`, and no file of the project
+edited but those the README says to add to (.env, requirements.in and the pins `make
+lock` writes)."""
 
 from __future__ import annotations
 

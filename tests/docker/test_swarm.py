@@ -2,7 +2,15 @@
 app replicas behind nginx, requests spread over them, a rolling update to a new image
 under a steady load with no failed request, a killed replica replaced by the swarm, .env
 given to the app's replicas (and nothing of it to nginx) as a secret whose name follows its
-content, so that a changed .env rolls the app out.
+content, so that a changed .env rolls the app out. The stack has RQ workers and Redis
+(worker=rq): a rollout of the app and the workers to a new image, while jobs are queued
+through nginx, loses none of the jobs the app acknowledged.
+
+RQ rather than Celery: its guarantee is the weaker one. A job whose worker is gone
+before it ends (killed after the stop grace period, or stopped between taking a job
+and starting it) runs again only while the job has retries left, given when it was
+queued (the example's Retry(max=2)), and fails otherwise; Celery's task_acks_late keeps
+every unacknowledged message in Redis, which hands it out again whatever the task.
 
 Traffic stays inside the stack. A swarm publishes a port on every address of the host
 (host mode takes no address to bind), so the test deploys the stack file without
@@ -97,6 +105,67 @@ summary = {
 }
 print(json.dumps(summary), flush=True)
 """
+# How long each of the test's jobs works, so that a worker asked to stop is in the
+# middle of one (the example job takes no time of its own).
+JOB_SECONDS = 1
+# Runs in a container on the stack's network, from the app image: POSTs a job to
+# ADDRESS's /jobs every INTERVAL seconds until told to stop (SIGTERM) or it has sent
+# JOBS or spent SECONDS, printing how many the app acknowledged (202 with an id); then
+# reads each acknowledged job back (GET /jobs/<id>) until all are finished or
+# READ_SECONDS have passed; prints a JSON summary.
+JOBS_SCRIPT = """
+import http.client, json, signal, sys, time
+from collections import Counter
+address, jobs, seconds, interval, read_seconds = sys.argv[1:]
+host, port = address.rsplit(":", 1)
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+
+def call(method, path, body=None):
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request(method, path, body, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+acknowledged, refused = [], Counter()
+started = time.monotonic()
+while (not stop and len(acknowledged) + sum(refused.values()) < int(jobs)
+       and time.monotonic() - started < float(seconds)):
+    try:
+        status, body = call("POST", "/jobs", json.dumps({"text": f"job {len(acknowledged)}"}))
+    except OSError as error:
+        status, body = type(error).__name__, b""
+    if status == 202:
+        acknowledged.append(json.loads(body)["id"])
+    else:
+        refused[str(status)] += 1
+    print("acknowledged", len(acknowledged), flush=True)
+    time.sleep(float(interval))
+queued = time.monotonic()
+states = dict.fromkeys(acknowledged, "unread")
+while time.monotonic() - queued < float(read_seconds):
+    for job_id in [job_id for job_id, state in states.items() if state != "finished"]:
+        try:
+            status, body = call("GET", f"/jobs/{job_id}")
+            states[job_id] = json.loads(body)["status"] if status == 200 else f"HTTP {status}"
+        except (OSError, ValueError) as error:
+            states[job_id] = type(error).__name__
+    if all(state == "finished" for state in states.values()):
+        break
+    time.sleep(1)
+summary = {
+    "acknowledged": len(acknowledged),
+    "refused": dict(refused),
+    "finished": sum(state == "finished" for state in states.values()),
+    "unfinished": {job_id: state for job_id, state in states.items() if state != "finished"},
+    "queued_seconds": queued - started,
+    "read_seconds": time.monotonic() - queued,
+}
+print(json.dumps(summary), flush=True)
+"""
 
 
 @dataclass
@@ -144,7 +213,11 @@ class SwarmStack:
         return f"{self.name}_default"
 
     def image(self, service: str, version: int) -> str:
-        repository = self.plan.app_repository if service == "app" else self.plan.nginx_repository
+        repository = {
+            "app": self.plan.app_repository,
+            "nginx": self.plan.nginx_repository,
+            "redis": f"{self.plan.project_slug}-redis",
+        }[service]
         return f"{self.image_prefix}{repository}:{version}"
 
     def make(self, *targets: str, **variables: str | int) -> str:
@@ -159,11 +232,17 @@ class SwarmStack:
         self.images.update(
             (self.image("app", app_version), self.image("nginx", 1), *self.compose_images)
         )
+        if self.plan.queue:
+            self.images.add(self.image("redis", 1))
 
     @property
-    def compose_images(self) -> tuple[str, str]:
+    def compose_images(self) -> tuple[str, ...]:
         """What `docker compose --project-name STACK build` tags before the versions."""
-        return f"{self.name}-app", f"{self.name}-nginx"
+        services = ["app", "nginx"]
+        if self.plan.queue:
+            # The workers' services build the app's image under their own names too.
+            services += ["worker", "redis"] + (["beat"] if self.plan.worker == "celery" else [])
+        return tuple(f"{self.name}-{service}" for service in services)
 
     def deploy(self, app_version: int) -> None:
         self.make(
@@ -189,19 +268,30 @@ class SwarmStack:
         return container.attrs["NetworkSettings"]["Networks"][self.network]["IPAddress"]
 
     def converged(self, app_version: int) -> bool:
-        """Exactly the app's replicas run, each healthy on this version, and nginx is healthy."""
-        app = self.containers("app")
-        image = self.image("app", app_version)
+        """Exactly the app's replicas (and the workers) run, each healthy on this version,
+        and nginx is healthy."""
         return (
-            len(app) == self.plan.app_replicas
-            and all(container.attrs["Config"]["Image"] == image for container in app)
-            and len(self.healthy("app")) == self.plan.app_replicas
+            self.replicas_converged("app", self.plan.app_replicas, app_version)
             and len(self.healthy("nginx")) == 1
+            and (
+                not self.plan.queue
+                or self.replicas_converged("worker", self.plan.worker_replicas, app_version)
+            )
         )
 
-    def update_state(self) -> str:
-        service = self.client.services.get(f"{self.name}_app")
-        return service.attrs.get("UpdateStatus", {}).get("State", "")
+    def replicas_converged(self, service: str, replicas: int, app_version: int) -> bool:
+        """Exactly `replicas` of the service run, each healthy on the app image's version."""
+        running = self.containers(service)
+        image = self.image("app", app_version)
+        return (
+            len(running) == replicas
+            and all(container.attrs["Config"]["Image"] == image for container in running)
+            and len(self.healthy(service)) == replicas
+        )
+
+    def update_state(self, service: str = "app") -> str:
+        found = self.client.services.get(f"{self.name}_{service}")
+        return found.attrs.get("UpdateStatus", {}).get("State", "")
 
     @contextlib.contextmanager
     def load(self, requests: int, seconds: float) -> Iterator[LoadRun]:
@@ -231,6 +321,37 @@ class SwarmStack:
             yield load
         finally:
             load.finish()
+
+    @contextlib.contextmanager
+    def job_stream(
+        self, jobs: int, seconds: float, interval: float, read_seconds: float
+    ) -> Iterator[JobStream]:
+        """Queue jobs through nginx from a container on the stack's network (JOBS_SCRIPT);
+        on the way out, stop queuing and wait for its read-back."""
+        container = self.client.containers.run(
+            self.image("app", 1),
+            [
+                "python3",
+                "-c",
+                JOBS_SCRIPT,
+                f"nginx:{self.plan.nginx_port}",
+                str(jobs),
+                str(seconds),
+                str(interval),
+                str(read_seconds),
+            ],
+            detach=True,
+            network=self.network,
+            labels={"flask-uwsgi.test": self.name},
+            read_only=True,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges:true"],
+        )
+        stream = JobStream(container, read_seconds)
+        try:
+            yield stream
+        finally:
+            stream.finish()
 
     def environs(self, container: Container) -> list[tuple[str, str, str]]:
         """(command line, APP_ADDRESS, GREETING) of each process in the container whose
@@ -308,6 +429,51 @@ class LoadRun:
         return self.summary
 
 
+@dataclass
+class JobStream:
+    """A job-queuing container on its way: how many jobs the app acknowledged, then what
+    became of them."""
+
+    container: Container
+    read_seconds: float
+    summary: dict[str, Any] | None = None
+
+    def acknowledged(self) -> int:
+        counts = re.findall(r"^acknowledged (\d+)$", self.logs(), re.MULTILINE)
+        return int(counts[-1]) if counts else 0
+
+    def logs(self) -> str:
+        return self.container.logs().decode(errors="replace")
+
+    def wait_for(self, jobs: int, seconds: float = 60) -> None:
+        target = self.acknowledged() + jobs
+
+        def acknowledged_enough() -> bool:
+            """the app acknowledged the jobs waited for"""
+            return self.acknowledged() >= target
+
+        wait_until(acknowledged_enough, seconds)
+
+    def finish(self) -> dict[str, Any]:
+        """Stop queuing (if it still does), wait for the read-back and take its summary."""
+        if self.summary is None:
+            with contextlib.suppress(docker.errors.APIError):
+                self.container.kill(signal="SIGTERM")
+            self.container.wait(timeout=self.read_seconds + 60)
+            logs = self.logs()
+            self.container.remove(force=True)
+            last = logs.strip().splitlines()[-1] if logs.strip() else ""
+            assert last.startswith("{"), f"the job container ended without a summary:\n{logs}"
+            self.summary = json.loads(last)
+        return self.summary
+
+
+def jobs_finished_after_stop(log: str) -> int:
+    """The jobs an RQ worker finished after it was asked to stop (its warm shutdown)."""
+    _, stop, after = log.partition("warm shut down requested")
+    return after.count("Job OK") if stop else 0
+
+
 def program(command: str) -> str:
     """What a command line runs: its program's name, a Python script's rather than python3."""
     words = [word.rsplit("/", 1)[-1] for word in command.split()[:2]]
@@ -323,6 +489,14 @@ def split3(line: str) -> tuple[str, str, str]:
 def env_hash(project: Path) -> str:
     """The first 12 hex digits of the SHA-256 of the project's .env: the settings' version."""
     return hashlib.sha256((project / ".env").read_bytes()).hexdigest()[:12]
+
+
+def slow_jobs(project: Path) -> None:
+    """The example job works JOB_SECONDS when it is given no time."""
+    jobs = project / "flask_service/jobs.py"
+    code = jobs.read_text()
+    assert "seconds: float = 0)" in code
+    jobs.write_text(code.replace("seconds: float = 0)", f"seconds: float = {JOB_SECONDS})"))
 
 
 def stack_without_published_port(project: Path) -> None:
@@ -369,16 +543,17 @@ def remove_network(client: docker.DockerClient, name: str) -> bool:
 def deployed(
     swarm: docker.DockerClient, bake_session_copy: Bake, base_images: dict[str, str]
 ) -> Iterator[SwarmStack]:
-    """The default shape (nginx-uwsgi, on TCP in the stack), with a GREETING in .env,
-    built and deployed at version 1 and waited for until healthy; everything removed on
-    the way out."""
-    project = bake_session_copy()
+    """The default shape (nginx-uwsgi, on TCP in the stack) with RQ workers, with a
+    GREETING in .env and jobs of JOB_SECONDS, built and deployed at version 1 and waited
+    for until healthy; everything removed on the way out."""
+    project = bake_session_copy(worker="rq")
     stack_without_published_port(project)
     write_env(project, {"GREETING": GREETING})
+    slow_jobs(project)
     name = f"fuswarm{time.time_ns() % 10**10}"
     prefix = f"flask-uwsgi-test/{name}/"
     env = {**os.environ, **base_images, "STACK": name, "IMAGE_PREFIX": prefix}
-    stack = SwarmStack(swarm, project, Plan.defaults(), name, env, prefix)
+    stack = SwarmStack(swarm, project, Plan.defaults(worker="rq"), name, env, prefix)
     try:
         stack.build(app_version=1)
         started = time.monotonic()
@@ -759,6 +934,54 @@ def test_a_changed_env_rolls_the_app_out(deployed: SwarmStack) -> None:
     print(
         f"\nswarm: a changed .env rolled the app out in {rollout:.1f} s under {CLIENTS}"
         f" clients: {summary.requests} requests, {summary.error_count} failed"
+    )
+
+
+def test_a_rollout_loses_no_job(deployed: SwarmStack) -> None:
+    """Jobs queued through nginx, a little faster than the workers run them, while
+    `make swarm-deploy` rolls the app and the workers out to a new image: the workers
+    asked to stop finish the job they are in (RQ's warm shutdown, within the stop grace
+    period), and every job the app acknowledged (202) finishes."""
+    new = deployed.app_version() + 1
+    deployed.build(app_version=new)
+    old_workers = deployed.containers("worker")
+    read_seconds = 240
+    with deployed.job_stream(
+        jobs=400, seconds=300, interval=JOB_SECONDS / 2, read_seconds=read_seconds
+    ) as stream:
+        stream.wait_for(10)
+        started = time.monotonic()
+        deployed.deploy(app_version=new)
+
+        def rolled_out() -> bool:
+            """the app and the workers completed their update, all healthy on the new image"""
+            updates = {deployed.update_state(service) for service in ("app", "worker")}
+            return updates == {"completed"} and deployed.converged(new)
+
+        wait_until(rolled_out, 180, step=1)
+        rollout = time.monotonic() - started
+        stream.wait_for(10)
+    summary = stream.finish()
+    assert summary["acknowledged"] >= 20
+    assert summary["unfinished"] == {}, summary
+    assert summary["finished"] == summary["acknowledged"]
+    assert len(old_workers) == deployed.plan.worker_replicas
+    for container in old_workers:
+        container.reload()
+        assert container.status == "exited", container.status
+    finished_on_stop = [
+        jobs_finished_after_stop(container.logs().decode(errors="replace"))
+        for container in old_workers
+    ]
+    # The queue never ran dry, so a worker was asked to stop in the middle of a job.
+    assert sum(finished_on_stop) >= 1, finished_on_stop
+    print(
+        f"\nswarm, worker=rq: rolled the app and {deployed.plan.worker_replicas} workers out in"
+        f" {rollout:.1f} s; {summary['acknowledged']} jobs of {JOB_SECONDS} s queued through nginx"
+        f" in {summary['queued_seconds']:.1f} s ({summary['refused'] or 'none'} refused),"
+        f" {summary['finished']} finished ({summary['read_seconds']:.1f} s after the last),"
+        f" {summary['acknowledged'] - summary['finished']} lost; the stopping workers finished"
+        f" {finished_on_stop} jobs after SIGTERM"
     )
 
 
