@@ -7,6 +7,7 @@ volumes and images, also when the test fails."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -21,7 +22,7 @@ import docker.errors
 from docker.models.containers import Container
 from pytest_docker.plugin import DockerComposeExecutor, Services
 
-from helpers import free_port, http_get
+from helpers import free_port, http_get, wait_until
 from hooks.plan import Plan
 
 UP_TIMEOUT_SECONDS = 240
@@ -195,3 +196,92 @@ def compose_stack(
         yield stack
     finally:
         stack.run("down --volumes --rmi local --timeout 60")
+
+
+# An HTTP endpoint that takes what Sentry's SDK sends, as sentry.io does: each envelope
+# (gzip taken off) is one JSON line on its stdout, base64 inside, for the test to read.
+ENVELOPE_RECEIVER = """
+import base64, gzip, json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Receive(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        encoding = self.headers.get("Content-Encoding", "")
+        if encoding == "gzip":
+            body = gzip.decompress(body)
+        line = {"path": self.path, "encoding": encoding, "body": base64.b64encode(body).decode()}
+        print(json.dumps(line), flush=True)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+server = ThreadingHTTPServer(("", 8000), Receive)
+print("ready", flush=True)
+server.serve_forever()
+"""
+
+
+@dataclass
+class EnvelopeReceiver:
+    """The receiver's container, on a stack's network under its container name."""
+
+    container: Container
+
+    @property
+    def dsn(self) -> str:
+        """The DSN that sends a project's reports here (project 1, any public key)."""
+        return f"http://public@{self.container.name}:8000/1"
+
+    def envelopes(self) -> list[dict[str, Any]]:
+        """Each envelope received: its header and items, each {"header", "payload"}."""
+        lines = self.container.logs(stdout=True, stderr=False).decode().splitlines()
+        received = [json.loads(line) for line in lines if line.startswith("{")]
+        for post in received:
+            assert post["path"] == "/api/1/envelope/", post
+            assert post["encoding"] in ("", "gzip"), post
+        return [parse_envelope(base64.b64decode(post["body"])) for post in received]
+
+    def events(self) -> list[dict[str, Any]]:
+        """The error events received (their payloads)."""
+        return [
+            json.loads(item["payload"])
+            for envelope in self.envelopes()
+            for item in envelope["items"]
+            if item["header"]["type"] == "event"
+        ]
+
+
+def parse_envelope(body: bytes) -> dict[str, Any]:
+    """Sentry's envelope format: a JSON header line, then items, each a JSON header line
+    and a payload of its `length` in bytes, or up to the next newline without one.
+    https://develop.sentry.dev/sdk/data-model/envelopes/"""
+    header, _, rest = body.partition(b"\n")
+    items = []
+    while rest.strip():
+        item_line, _, rest = rest.partition(b"\n")
+        item_header = json.loads(item_line)
+        if "length" in item_header:
+            payload, rest = rest[: item_header["length"]], rest[item_header["length"] + 1 :]
+        else:
+            payload, _, rest = rest.partition(b"\n")
+        items.append({"header": item_header, "payload": payload})
+    return {"header": json.loads(header), "items": items}
+
+
+@contextlib.contextmanager
+def envelope_receiver(stack: Stack, python_image: str) -> Iterator[EnvelopeReceiver]:
+    """A real HTTP endpoint for the SDK's envelopes, in a container of the stack's
+    network (python_image's http.server), removed on the way out."""
+    container = stack.client.containers.run(
+        python_image,
+        ["python3", "-c", ENVELOPE_RECEIVER],
+        name=f"{stack.name}-errors",
+        network=f"{stack.name}_default",
+        detach=True,
+    )
+    try:
+        wait_until(lambda: b"ready" in container.logs(), 30)
+        yield EnvelopeReceiver(container)
+    finally:
+        container.remove(force=True)

@@ -2,15 +2,16 @@
 {%- if plan.nginx -%}
 """The service's settings over whatever Flask app it serves (main.py serves the one
 FLASK_APP names): the secret key (required), the request body limit, unbuffered
-streamed answers, a health check route when the app has none, and its log records
-as JSON lines, each once, with the request's ID ({{ plan.request_id_header }}, nginx's) when
-logged within a request.
+streamed answers, a health check route when the app has none, its log records as
+JSON lines, each once, with the request's ID ({{ plan.request_id_header }}, nginx's) when logged
+within a request, and error reports to Sentry when SENTRY_DSN is set.
 """
 {%- else -%}
 """The service's settings over whatever Flask app it serves (main.py serves the one
 FLASK_APP names): the secret key (required), the request body limit, unbuffered
-streamed answers, a health check route when the app has none, and its log records
-as JSON lines, each once, with the request's ID when logged within a request.
+streamed answers, a health check route when the app has none, its log records as
+JSON lines, each once, with the request's ID when logged within a request, and error
+reports to Sentry when SENTRY_DSN is set.
 
 With no nginx in front, each request gets its ID here ({{ plan.request_id_header }}, sent back), a
 client's X-Forwarded-For is dropped, a body over the limit gets a 413 before it is
@@ -233,6 +234,37 @@ def discard(body: IO[bytes]) -> None:
 {%- endif %}
 
 
+def start_error_reports() -> bool:
+    """Sentry's SDK, when SENTRY_DSN is set (.env): each unhandled exception is reported,
+    with SENTRY_ENVIRONMENT (production by default) and SENTRY_RELEASE; the SDK's Flask,
+    RQ and Celery integrations turn themselves on. Unset, the SDK is not even imported.
+    Whether it started.
+
+    Each process that reports starts it for itself, after any fork: a thread sends the
+    reports, and a thread does not survive a fork. uWSGI loads the app in each worker
+    once forked (lazy-apps, ops/uwsgi.ini), so serve_app() runs there; the background
+    worker starts it before it forks its jobs' processes (ops/worker.py).
+    https://docs.sentry.io/platforms/python/integrations/flask/"""
+    if not os.environ.get("SENTRY_DSN"):
+        return False
+    import sentry_sdk  # here, not at the top: with no DSN it is never loaded
+
+    sentry_sdk.init(
+        dsn=os.environ["SENTRY_DSN"],
+        environment=os.environ.get("SENTRY_ENVIRONMENT") or "production",
+        release=os.environ.get("SENTRY_RELEASE") or None,
+    )
+    return True
+
+
+def tag_request_id() -> None:
+    """The request's ID as a tag on what is reported within the request (the request's
+    own scope), to find its log lines{{ " and nginx's access line" if plan.nginx }}."""
+    import sentry_sdk  # loaded already: this runs only once the SDK has started
+
+    sentry_sdk.set_tag("request_id", request.environ.get(REQUEST_ID_ENVIRON))
+
+
 def apply_service_settings(app: Flask) -> Flask:
     """The service's settings over an app's own, whatever they are."""
     key = secret_key()
@@ -262,10 +294,16 @@ def apply_service_settings(app: Flask) -> Flask:
 
 def serve_app(import_path: str) -> Flask:
     """The app `flask --app IMPORT_PATH` would run, with the service's settings; its
-    records and every other logger's as JSON lines, each once."""
+    records and every other logger's as JSON lines, each once; its errors reported when
+    SENTRY_DSN is set."""
     # Before the app is loaded, as Flask advises: Flask then adds no handler of its own.
     logging.config.dictConfig(LOGGING)
     [json_lines] = logging.getLogger().handlers
+    # Before the app is loaded too, as Sentry advises, so its integrations see it all.
+    reporting = start_error_reports()
     app = apply_service_settings(load_app(import_path))
+    if reporting:
+        # First of the app's before_request functions: one of its own may raise.
+        app.before_request_funcs.setdefault(None, []).insert(0, tag_request_id)
     log_each_record_once(json_lines)
     return app

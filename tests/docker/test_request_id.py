@@ -2,7 +2,9 @@
 on each server: the answer's X-Request-ID is in nginx's access line (one JSON object
 per line) and in the app's log line (JSON too); the app sees the address the client
 connected from, whatever X-Forwarded-For the client sends; a client's own X-Request-ID
-is not taken, a trusted front's is (TRUSTED_FRONTS)."""
+is not taken, a trusted front's is (TRUSTED_FRONTS). An unhandled exception reaches Sentry
+(a real endpoint taking the SDK's envelopes) with the request's ID when SENTRY_DSN is set;
+unset, the SDK is not even imported."""
 
 from __future__ import annotations
 
@@ -17,13 +19,15 @@ from conftest import Bake
 from helpers import SERVERS, json_lines, send_request, wait_until
 from hooks.answers import NGINX_SERVERS
 from hooks.plan import Plan
-from stack import Stack, compose_stack, write_env
+from stack import Stack, compose_stack, envelope_receiver, write_env
 
 # The project's own app, with a route that logs and tells the address it sees.
 PROBE_APP = '''"""The project's app with a route that logs (two loggers) and answers the client's
-address as the app sees it."""
+address as the app sees it (and whether Sentry's SDK is loaded), and a route that fails."""
 
 import logging
+import os
+import sys
 
 from flask import request
 
@@ -36,8 +40,19 @@ app = create_app()
 def probe() -> dict[str, object]:
     app.logger.info("probe from %s", request.remote_addr)
     logging.getLogger("probe.other").warning("another logger")
-    return {"remote_addr": request.remote_addr, "access_route": request.access_route}
+    return {
+        "remote_addr": request.remote_addr,
+        "access_route": request.access_route,
+        "sentry_sdk": "sentry_sdk" in sys.modules,
+    }
+
+
+@app.get("/fail")
+def fail() -> str:
+    raise LookupError(f"failed in process {os.getpid()}")
 '''
+# Error reports' settings, as .env gives them.
+REPORTS = {"SENTRY_ENVIRONMENT": "staging", "SENTRY_RELEASE": "probe@2"}
 FORGED = {"X-Forwarded-For": "6.6.6.6", "X-Real-IP": "6.6.6.6", "X-Request-ID": "forged-by-me"}
 # An ID nginx or the app made: 32 hex digits.
 MADE_ID = re.compile(r"[0-9a-f]{32}")
@@ -163,3 +178,44 @@ def test_a_trusted_fronts_request_id_is_kept(stack: Stack) -> None:
     finally:
         write_env(stack.project, {"TRUSTED_FRONTS": ""})
         stack.run("up --detach --wait nginx")
+
+
+@pytest.mark.parametrize("stack", SERVERS, indirect=True)
+def test_no_error_reports_without_a_dsn(stack: Stack) -> None:
+    _, answer = probe(stack, {})
+    assert answer["sentry_sdk"] is False
+
+
+@pytest.mark.parametrize("stack", SERVERS, indirect=True)
+def test_an_unhandled_exception_is_reported_with_its_request_id(
+    stack: Stack, base_images: dict[str, str]
+) -> None:
+    """SENTRY_DSN in .env: the SDK starts in each uWSGI worker, after the fork, and a
+    failing request's report carries its ID, the release and the environment."""
+    with envelope_receiver(stack, base_images["PYTHON_IMAGE"]) as receiver:
+        write_env(stack.project, {"SENTRY_DSN": receiver.dsn, **REPORTS})
+        try:
+            stack.run("up --detach --wait --wait-timeout 120")
+            _, answer = probe(stack, {})
+            assert answer["sentry_sdk"] is True
+            reply = send_request(stack.front, b"GET /fail HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            assert reply.status == 500, reply
+            request_id = reply.headers[stack.plan.request_id_header.lower()]
+
+            def reported() -> bool:
+                """the failure's report was received"""
+                return any(e.get("tags", {}).get("request_id") for e in receiver.events())
+
+            wait_until(reported, 20)
+            [event] = receiver.events()
+            [exception] = event["exception"]["values"]
+            assert exception["type"] == "LookupError"
+            assert event["tags"]["request_id"] == request_id
+            assert (event["release"], event["environment"]) == ("probe@2", "staging")
+            # Reported from the uWSGI worker that failed, not from its master.
+            pid = int(exception["value"].rsplit(" ", 1)[1])
+            stats = stack.uwsgi_stats()
+            assert pid in [worker["pid"] for worker in stats["workers"]], (pid, stats)
+        finally:
+            write_env(stack.project, {"SENTRY_DSN": ""})
+            stack.run("up --detach --wait --wait-timeout 120")

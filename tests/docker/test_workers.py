@@ -3,7 +3,9 @@ through the front door runs and its result is read back; a worker killed with SI
 in the middle of a job costs the web no request and the job is not lost; jobs queued
 while every worker is down run once one is back; a worker asked to stop finishes its
 job; Redis killed and started again keeps every job the app was told is queued; one
-scheduler (RQ's lock, Celery's beat) however many workers.
+scheduler (RQ's lock, Celery's beat) however many workers; with SENTRY_DSN set, a job
+that fails is reported from the worker (a real endpoint taking the SDK's envelopes), and
+unset, RQ's worker has not loaded the SDK.
 
 What each library guarantees for a job whose worker was killed (both are tested):
 - RQ: the job stays in the StartedJobRegistry; once its heartbeat has lapsed (the
@@ -28,7 +30,7 @@ import pytest
 from conftest import Bake
 from helpers import exchange, wait_until
 from hooks.plan import Plan
-from stack import Stack, compose_stack, health
+from stack import Stack, compose_stack, envelope_receiver, health, write_env
 
 # (worker, database): RQ with its result in Redis, Celery writing to SQLite.
 VARIANTS = [("rq", "none"), ("celery", "sqlite")]
@@ -96,20 +98,23 @@ def enqueue_slow(stack: Stack, text: str, seconds: float = SLOW_JOB_S) -> str:
     """Queue the example job working `seconds` first, from inside the app container, as
     the route does (the route takes no duration): its ID."""
     if stack.plan.worker == "rq":
-        code = (
-            "from flask_service import create_app, jobs\n"
-            "from rq import Retry\n"
-            "with create_app().app_context():\n"
-            f"    job = jobs.queue().enqueue(jobs.write_note, {text!r}, seconds={seconds},"
-            " retry=Retry(max=jobs.RETRIES))\n"
-            "    print(job.id)\n"
+        return enqueue(
+            stack,
+            f"jobs.queue().enqueue(jobs.write_note, {text!r}, seconds={seconds!r},"
+            " retry=rq.Retry(max=jobs.RETRIES))",
         )
-    else:
-        code = (
-            "from flask_service import create_app, jobs\n"
-            "create_app()\n"
-            f"print(jobs.write_note.delay({text!r}, seconds={seconds}).id)\n"
-        )
+    return enqueue(stack, f"jobs.write_note.delay({text!r}, seconds={seconds!r})")
+
+
+def enqueue(stack: Stack, call: str) -> str:
+    """Run `call`, Python that queues a job (with `jobs` the project's module), inside
+    the app container in an app context: the job's ID."""
+    code = (
+        ("import rq\n" if stack.plan.worker == "rq" else "")
+        + "from flask_service import create_app, jobs\n"
+        + "with create_app().app_context():\n"
+        + f"    print({call}.id)\n"
+    )
     status, output = stack.exec("app", ["python3", "-c", code])
     assert status == 0, output
     return output.strip().splitlines()[-1]
@@ -282,3 +287,37 @@ def test_redis_killed_keeps_every_queued_job(stack: Stack) -> None:
     stack.run("start worker")
     for job_id in ids:
         wait_for_status(stack, job_id, "finished", 60)
+
+
+def test_a_failing_job_is_reported_when_sentry_dsn_is_set(
+    stack: Stack, base_images: dict[str, str]
+) -> None:
+    if stack.plan.worker == "rq":
+        # A job may be any importable function: this one answers from the worker's process.
+        loaded = enqueue(stack, "jobs.queue().enqueue('sys.modules.__contains__', 'sentry_sdk')")
+        assert wait_for_status(stack, loaded, "finished", 30)["result"] is False
+    settings = {"SENTRY_ENVIRONMENT": "staging", "SENTRY_RELEASE": "jobs@2"}
+    with envelope_receiver(stack, base_images["PYTHON_IMAGE"]) as receiver:
+        write_env(stack.project, {"SENTRY_DSN": receiver.dsn, **settings})
+        try:
+            stack.run(f"up --detach --wait --wait-timeout 120 --scale worker={WORKERS}")
+            # time.sleep("never") fails in the job (a TypeError), once: no retries.
+            if stack.plan.worker == "rq":
+                job_id = enqueue(
+                    stack, "jobs.queue().enqueue(jobs.write_note, 'fails', seconds='never')"
+                )
+            else:
+                job_id = enqueue(stack, "jobs.write_note.delay('fails', seconds='never')")
+            wait_for_status(stack, job_id, "failed", 30)
+            wait_until(receiver.events, 20)
+            [event] = receiver.events()
+            [exception] = event["exception"]["values"]
+            assert exception["type"] == "TypeError"
+            assert (event["release"], event["environment"]) == ("jobs@2", "staging")
+            if stack.plan.worker == "rq":
+                assert event["extra"]["rq-job"]["job_id"] == job_id
+            else:
+                assert event["extra"]["celery-job"]["task_name"].endswith(".write_note")
+        finally:
+            write_env(stack.project, {"SENTRY_DSN": ""})
+            stack.run(f"up --detach --wait --wait-timeout 120 --scale worker={WORKERS}")

@@ -9,15 +9,23 @@ changes. Unset, the project's own worker runs, on the queues WORKER_QUEUES names
 or the project's), the periodic tasks' one scheduler.
 {%- endif %}
 The command replaces this process, so supervisord's signals reach the worker itself.
+With SENTRY_DSN set, this process starts Sentry's SDK (service.py) and then runs the
+command's Python entry point itself ({{ "rq" if plan.worker == "rq" else "celery" }}'s), as the worker: the SDK is started
+before the worker forks the processes that run jobs. A command that is not a Python
+program (a script of the app's) starts the SDK itself.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-{%- if plan.worker == "rq" %}
+import sys
+from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
-{%- endif %}
+
+# The project folder, where service.py is (this script's folder is the one on sys.path).
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 def command(environ: dict[str, str]) -> list[str]:
@@ -56,6 +64,27 @@ def command(environ: dict[str, str]) -> list[str]:
 {%- endif %}
 
 
+def python_entry_point(program: str) -> Callable[[], object] | None:
+    """The function an installed Python program (a console script: rq, celery) runs."""
+    found = entry_points(group="console_scripts", name=Path(program).name)
+    return next(iter(found)).load() if found else None
+
+
+def run(argv: list[str], environ: dict[str, str]) -> None:
+    """Run the worker's command: in this process, after starting Sentry's SDK, when
+    SENTRY_DSN is set and the command is a Python program; else in its place."""
+    main = python_entry_point(argv[0]) if environ.get("SENTRY_DSN") else None
+    if main is None:
+        os.execvpe(argv[0], argv, environ)
+    os.environ.update(environ)
+    sys.path.insert(0, str(PROJECT))
+    from service import start_error_reports
+
+    start_error_reports()
+    sys.argv = argv
+    sys.exit(main())
+
+
 if __name__ == "__main__":
     environ = dict(os.environ)
 {%- if plan.worker == "rq" %}
@@ -65,5 +94,4 @@ if __name__ == "__main__":
         environ.setdefault("RQ_REDIS_URL", Path(path).read_text().strip())
     environ.setdefault("RQ_REDIS_URL", environ.get("REDIS_URL", ""))
 {%- endif %}
-    argv = command(environ)
-    os.execvpe(argv[0], argv, environ)
+    run(command(environ), environ)

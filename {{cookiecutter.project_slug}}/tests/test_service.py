@@ -4,6 +4,7 @@ import io
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,12 @@ def test_missing_secret_key_stops_the_start(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("SECRET_KEY")
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         service.apply_service_settings(Flask("an_app"))
+
+
+def test_no_error_reports_without_a_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SENTRY_DSN", raising=False)
+    assert service.start_error_reports() is False
+    assert "sentry_sdk" not in sys.modules
 
 
 def test_healthz_is_added_when_the_app_has_none(app: Flask) -> None:

@@ -121,7 +121,13 @@ def show(job_id: str) -> dict[str, Any]:
 {%- else %}
     result = AsyncResult(job_id)
     # Celery answers PENDING for an ID it does not know.
-    state = {"PENDING": "queued", "STARTED": "started", "SUCCESS": "finished", "RETRY": "queued"}
+    state = {
+        "PENDING": "queued",
+        "STARTED": "started",
+        "RETRY": "queued",
+        "SUCCESS": "finished",
+        "FAILURE": "failed",
+    }
     answer: dict[str, Any] = {"id": job_id, "status": state.get(result.state, result.state.lower())}
     if result.successful():
         answer["result"] = result.result
