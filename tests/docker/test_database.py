@@ -12,16 +12,15 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import Bake
-from helpers import (
+from helpers import exchange, wait_until
+from hooks.plan import Plan
+from migrations import (
     SLOW_MIGRATION,
     SLOW_MIGRATION_SECONDS,
-    exchange,
     lock_turns,
     seconds_from,
     slow_migration_runs,
-    wait_until,
 )
-from hooks.plan import Plan
 from stack import UP_TIMEOUT_SECONDS, Stack, compose_stack, docker_client
 
 # (database, server): each answer behind the default nginx, and SQLite without nginx.

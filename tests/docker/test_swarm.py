@@ -33,16 +33,15 @@ import pytest
 
 from baked import settings_file
 from conftest import Bake
-from helpers import (
+from helpers import json_lines, wait_until
+from hooks.plan import Plan
+from migrations import (
     SLOW_MIGRATION,
     SLOW_MIGRATION_SECONDS,
-    json_lines,
     lock_turns,
     seconds_from,
     slow_migration_runs,
-    wait_until,
 )
-from hooks.plan import Plan
 from stack import docker_client, write_env
 from swarm import (
     CLIENTS,
