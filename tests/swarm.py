@@ -186,13 +186,41 @@ class SwarmStack:
     def network(self) -> str:
         return f"{self.name}_default"
 
-    def image(self, service: str, version: int) -> str:
+    def image(self, service: str, version: int | str) -> str:
         repository = {
             "app": self.plan.app_repository,
             "nginx": self.plan.nginx_repository,
             "redis": f"{self.plan.project_slug}-redis",
         }[service]
         return f"{self.image_prefix}{repository}:{version}"
+
+    def built_nginx_version(self) -> str:
+        """The version the Makefile gives the nginx image it built last: its ID's first
+        12 hex digits."""
+        return self.client.images.get(f"{self.name}-nginx").id.removeprefix("sha256:")[:12]
+
+    def nginx_version(self) -> str:
+        """The nginx image's version the service runs now."""
+        service = self.client.services.get(f"{self.name}_nginx")
+        image = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        return image.split("@")[0].rsplit(":", 1)[1]
+
+    def static_file(self, path: str) -> tuple[bytes, bytes] | None:
+        """A static file as nginx answers it (asked from inside its container) and as
+        nginx's own copy holds it (/srv/static, laid out by URL path); None while there is
+        not exactly one nginx, or it does not answer."""
+        running = self.containers("nginx")
+        if len(running) != 1:
+            return None
+        url = f"http://127.0.0.1:{self.plan.nginx_port}{path}"
+        try:
+            answered, answer = running[0].exec_run(
+                ["curl", "--fail", "--silent", "--max-time", "5", url]
+            )
+            copied, copy = running[0].exec_run(["cat", f"/srv/static{path}"])
+        except docker.errors.APIError:  # it stopped meanwhile
+            return None
+        return (answer, copy) if answered == copied == 0 else None
 
     def make(self, *targets: str, **variables: str | int) -> str:
         """The project's Makefile, as a user runs it, for this stack."""
@@ -204,7 +232,12 @@ class SwarmStack:
     def build(self, app_version: int) -> None:
         self.make("swarm-images", APP_VERSION=app_version)
         self.images.update(
-            (self.image("app", app_version), self.image("nginx", 1), *self.compose_images)
+            (
+                self.image("app", app_version),
+                self.image("nginx", app_version),
+                self.image("nginx", self.built_nginx_version()),
+                *self.compose_images,
+            )
         )
         if self.plan.queue:
             self.images.add(self.image("redis", 1))

@@ -190,6 +190,39 @@ def test_kustomize_sets_the_images_the_makefile_builds(
     assert f"$(IMAGE_PREFIX){plan.nginx_repository}:$(NGINX_VERSION)" in makefile
 
 
+def test_a_release_rolls_the_app_and_nginx_out_at_one_tag(
+    objects: dict[tuple[str, str], Object], plan: Plan, project: Path, tmp_path: Path
+) -> None:
+    """nginx's image holds the app's static files: kustomization.yaml gives both images
+    one tag, the release's, under which `make swarm-images swarm-push APP_VERSION=N`
+    tags and pushes both; that one tag set there rolls both Deployments out."""
+    images = yaml.safe_load((project / MANIFESTS / "kustomization.yaml").read_text())["images"]
+    tags = {image["name"]: image["newTag"] for image in images}
+    assert tags[plan.app_repository] == tags[plan.nginx_repository]
+    prefix, release = "registry/team/", "7"
+    commands = run(
+        ["make", "--dry-run", "swarm-images", "swarm-push", f"APP_VERSION={release}",
+         f"IMAGE_PREFIX={prefix}", "STACK=s"],
+        cwd=project,
+    ).stdout.splitlines()  # fmt: skip
+    for built, repository in (("s-app", plan.app_repository), ("s-nginx", plan.nginx_repository)):
+        assert f"docker tag {built} {prefix}{repository}:{release}" in commands
+        assert f"docker push {prefix}{repository}:{release}" in commands
+    # The release as a user makes it: its tag in a copy of the base, for both images.
+    shutil.copytree(project / MANIFESTS, tmp_path / MANIFESTS)
+    kustomization = tmp_path / MANIFESTS / "kustomization.yaml"
+    text = kustomization.read_text()
+    for repository in (plan.app_repository, plan.nginx_repository):
+        entry = f'  - name: {repository}\n    newTag: "{tags[repository]}"'
+        assert entry in text
+        text = text.replace(entry, f'  - name: {repository}\n    newTag: "{release}"')
+    kustomization.write_text(text)
+    released = {(obj["kind"], obj["metadata"]["name"]): obj for obj in kustomize(tmp_path)}
+    assert released.keys() == objects.keys()
+    for component, repository in (("app", plan.app_repository), ("nginx", plan.nginx_repository)):
+        assert container(released, plan, component)["image"] == f"{repository}:{release}"
+
+
 def test_pods_are_locked_down_as_compose_runs_them(
     objects: dict[tuple[str, str], Object], plan: Plan, project: Path
 ) -> None:

@@ -4,7 +4,9 @@ under a steady load with no failed request, a killed replica replaced by the swa
 given to the app's replicas (and nothing of it to nginx) as a secret whose name follows its
 content, so that a changed .env rolls the app out. The stack has RQ workers and Redis
 (worker=rq): a rollout of the app and the workers to a new image, while jobs are queued
-through nginx, loses none of the jobs the app acknowledged.
+through nginx, loses none of the jobs the app acknowledged. nginx's image holds the static
+files, tagged by its ID: a release of new code leaves nginx running, one with a changed
+stylesheet rolls it out too, after which nginx answers the new stylesheet.
 
 RQ rather than Celery: its guarantee is the weaker one. A job whose worker is gone
 before it ends (killed after the stop grace period, or stopped between taking a job
@@ -201,11 +203,16 @@ def test_requests_spread_over_the_replicas(deployed: SwarmStack) -> None:
 
 
 def test_rolling_update_under_load_fails_no_request(deployed: SwarmStack) -> None:
+    """New code, same static files: the app rolls out, nginx's image is the same, with
+    the same tag (its ID), so nginx keeps serving, not replaced."""
     main = deployed.project / "flask_service/settings.py"
     main.write_text(
         main.read_text().replace("DESCRIPTION = ", f'DESCRIPTION = "{NEW_DESCRIPTION}" or ', 1)
     )
+    nginx_version = deployed.nginx_version()
+    [nginx] = deployed.containers("nginx")
     deployed.build(app_version=2)
+    assert deployed.built_nginx_version() == nginx_version
     with deployed.load(requests=200000, seconds=240) as load:
         load.wait_for(300)
         started = time.monotonic()
@@ -220,6 +227,8 @@ def test_rolling_update_under_load_fails_no_request(deployed: SwarmStack) -> Non
     new = summary.answered_with(NEW_DESCRIPTION)
     assert old > 0 and new > 0 and old + new == summary.requests
     assert deployed.converged(2)
+    assert deployed.nginx_version() == nginx_version
+    assert [container.id for container in deployed.containers("nginx")] == [nginx.id]
     print(
         f"\nswarm: rolled out version 2 in {rollout:.1f} s (make swarm-deploy returned after"
         f" {deploy_returned:.1f} s) under {CLIENTS} clients: {summary.requests} requests in"
@@ -297,9 +306,17 @@ def test_a_rollout_loses_no_job(deployed: SwarmStack) -> None:
     """Jobs queued through nginx, a little faster than the workers run them, while
     `make swarm-deploy` rolls the app and the workers out to a new image: the workers
     asked to stop finish the job they are in (RQ's warm shutdown, within the stop grace
-    period), and every job the app acknowledged (202) finishes."""
+    period), and every job the app acknowledged (202) finishes. The new version changes
+    the stylesheet: nginx's image gets a new tag (its ID) and rolls out too, and then
+    nginx answers the new stylesheet from its own copy."""
     new = deployed.app_version() + 1
+    stylesheet = deployed.project / "flask_service/static/style.css"
+    new_css = stylesheet.read_bytes() + f"/* version {new} */\n".encode()
+    stylesheet.write_bytes(new_css)
+    old_nginx = deployed.nginx_version()
     deployed.build(app_version=new)
+    new_nginx = deployed.built_nginx_version()
+    assert new_nginx != old_nginx
     old_workers = deployed.containers("worker")
     read_seconds = 240
     with deployed.job_stream(
@@ -310,12 +327,23 @@ def test_a_rollout_loses_no_job(deployed: SwarmStack) -> None:
         deployed.deploy(app_version=new)
 
         def rolled_out() -> bool:
-            """the app and the workers completed their update, all healthy on the new image"""
-            updates = {deployed.update_state(service) for service in ("app", "worker")}
-            return updates == {"completed"} and deployed.converged(new)
+            """the app, the workers and nginx completed their update, all healthy on the
+            new images"""
+            updates = {deployed.update_state(service) for service in ("app", "worker", "nginx")}
+            return (
+                updates == {"completed"}
+                and deployed.converged(new)
+                and deployed.nginx_version() == new_nginx
+            )
 
         wait_until(rolled_out, 180, step=1)
         rollout = time.monotonic() - started
+
+        def new_css_served() -> bool:
+            """nginx answers the new stylesheet, from its own copy"""
+            return deployed.static_file("/static/style.css") == (new_css, new_css)
+
+        css_seconds = wait_until(new_css_served, 30, step=0.5)
         stream.wait_for(10)
     summary = stream.finish()
     assert summary["acknowledged"] >= 20
@@ -337,7 +365,8 @@ def test_a_rollout_loses_no_job(deployed: SwarmStack) -> None:
         f" in {summary['queued_seconds']:.1f} s ({summary['refused'] or 'none'} refused),"
         f" {summary['finished']} finished ({summary['read_seconds']:.1f} s after the last),"
         f" {summary['acknowledged'] - summary['finished']} lost; the stopping workers finished"
-        f" {finished_on_stop} jobs after SIGTERM"
+        f" {finished_on_stop} jobs after SIGTERM; nginx rolled out with the new stylesheet,"
+        f" answered {css_seconds:.1f} s after the rollout"
     )
 
 
