@@ -214,6 +214,20 @@ class Plan(Replicas):
         """compose's db service: what compose's budget needs."""
         return self.compose_budget.max_connections
 
+    # -- Overload: what waited too long is shed, the rest answered in bounded time ---
+
+    # With nginx in front, a request that waited longer than this for a uWSGI thread
+    # (since nginx passed it on) is answered 503 with Retry-After at once, without
+    # running the app: under overload the queue sheds instead of growing, so a 200
+    # takes at most this plus its page's own time. An answer later than a second is
+    # worth less to a client than a fast 503 it retries after retry_after_s.
+    queue_wait_limit_s: ClassVar[int] = 1
+
+    def overload_answer_bound_s(self, page_seconds: float) -> float:
+        """The longest a 200 for a page of `page_seconds` takes under any overload, with
+        nginx in front: the most it waited for a thread, then its own time."""
+        return self.queue_wait_limit_s + page_seconds
+
     # -- Stopping: each waits longer than the one it stops ----------------------------
 
     @property
