@@ -223,6 +223,17 @@ class Plan(Replicas):
     # worth less to a client than a fast 503 it retries after retry_after_s.
     queue_wait_limit_s: ClassVar[int] = 1
 
+    # The overload the stack answers with 200s and 503s only, in requests at once per
+    # request it serves at once (processes x threads): nginx is sized for it.
+    overload_factor: ClassVar[int] = 4
+
+    @property
+    def nginx_worker_connections(self) -> int:
+        """nginx's connections per worker, for overload_factor x the requests the app
+        serves at once on a host of compose_cpus (hooks/sizing.py)."""
+        processes = self.processes or 2 * self.compose_cpus
+        return sizing.worker_connections_for(self.overload_factor * processes * self.threads)
+
     def overload_answer_bound_s(self, page_seconds: float) -> float:
         """The longest a 200 for a page of `page_seconds` takes under any overload, with
         nginx in front: the most it waited for a thread, then its own time."""
