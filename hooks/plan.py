@@ -234,6 +234,12 @@ class Plan(Replicas):
         processes = self.processes or 2 * self.compose_cpus
         return sizing.worker_connections_for(self.overload_factor * processes * self.threads)
 
+    @property
+    def nginx_worker_files(self) -> int:
+        """Open files per nginx worker: a descriptor per connection, and one per file it
+        sends (static files) beside each."""
+        return 2 * self.nginx_worker_connections
+
     def overload_answer_bound_s(self, page_seconds: float) -> float:
         """The longest a 200 for a page of `page_seconds` takes under any overload, with
         nginx in front: the most it waited for a thread, then its own time."""

@@ -2,8 +2,9 @@
 16 processes (UWSGI_PROCESSES, what `auto` gives on 8 CPUs) of 16 threads, 256
 clients on a database page: every answer a 200 or a 503, PostgreSQL never refuses a
 connection, no traceback. More processes than the database accepts stop the start
-with one line. When PostgreSQL refuses the app's connections or is down, each request
-gets a 503 with Retry-After and one log line. One stack for all."""
+with one line. At 4x the requests it serves at once, every answer a 200 or a 503 with
+Retry-After, none dropped by nginx. When PostgreSQL refuses the app's connections or is
+down, each request gets a 503 with Retry-After and one log line. One stack for all."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import Bake
-from helpers import Load, exchange, json_lines, send_request, wait_until
+from helpers import Load, exchange, json_lines, overload, send_request, wait_until
 from hooks.plan import Plan
 from stack import Stack, compose_stack
 
@@ -27,6 +28,11 @@ CLIENTS = 256
 MAX_REQUESTS = 8000
 MAX_SECONDS = 40
 NOTES = 20
+# The overload: this many times the requests the stack serves at once, on the database
+# page, bounded in time and count.
+OVERLOAD_FACTOR = 4
+OVERLOAD_SECONDS = 5
+OVERLOAD_MAX_REQUESTS = 8000
 # Requests while the database refuses: each one answered on its own.
 REFUSED_REQUESTS = 5
 GET_NOTES = b"GET /notes HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
@@ -77,6 +83,24 @@ def test_256_clients_on_a_database_page_get_200s_or_503s(stack: Stack) -> None:
     assert set(result.statuses) <= {200, 503}, result.statuses
     assert result.statuses[200] >= result.requests // 2, result.statuses
     assert "too many clients" not in stack.logs("db")
+    assert "Traceback" not in stack.logs("app")
+
+
+def test_4x_what_the_stack_serves_at_once_gets_200s_or_503s(stack: Stack) -> None:
+    """1024 clients at 16 processes x 16 threads: nginx holds every connection (its
+    worker_connections are sized for it) and the app sheds what waited too long, so
+    every answer is a 200 or a 503 with Retry-After: no 502, no 500, no reset."""
+    plan = stack.plan
+    clients = OVERLOAD_FACTOR * BIG_HOST_PROCESSES * plan.threads
+    answers = overload(stack.front, "/notes", clients, OVERLOAD_SECONDS, OVERLOAD_MAX_REQUESTS)
+    print(
+        f"\n{BIG_HOST_PROCESSES} processes x {plan.threads} threads, {clients} clients on /notes:"
+        f" {dict(answers.outcomes)}, 200s p99 {answers.p99_200():.2f} s"
+    )
+    assert set(answers.outcomes) <= {200, 503}, answers.outcomes
+    assert answers.outcomes[200] >= BIG_HOST_PROCESSES * plan.threads, answers.outcomes
+    assert set(answers.retry_after) <= {str(plan.retry_after_s)}, answers.retry_after
+    assert "worker_connections are not enough" not in stack.logs("nginx")
     assert "Traceback" not in stack.logs("app")
 
 

@@ -7,20 +7,18 @@ main.py, as an app would have them."""
 
 from __future__ import annotations
 
-import collections
 import gzip
 import re
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from conftest import Bake
-from helpers import SERVERS, json_lines, send_request
+from helpers import SERVERS, json_lines, overload, send_request
 from hooks.plan import Plan
 from stack import Stack, compose_stack
 
@@ -254,48 +252,6 @@ def test_response_headers_up_to_the_stated_limit_pass(stack: Stack) -> None:
         assert "upstream sent too big header" in stack.logs("nginx")
 
 
-@dataclass
-class Answers:
-    """What a bounded overload saw: each request's outcome (a status, or how its
-    connection ended), the seconds each 200 took, each 503's Retry-After."""
-
-    outcomes: collections.Counter[int | str] = field(default_factory=collections.Counter)
-    seconds_200: list[float] = field(default_factory=list)
-    retry_after: collections.Counter[str | None] = field(default_factory=collections.Counter)
-
-    def p99_200(self) -> float:
-        ordered = sorted(self.seconds_200)
-        return ordered[int(0.99 * (len(ordered) - 1))]
-
-
-def overload(stack: Stack, path: str, clients: int) -> Answers:
-    """`clients` threads, each a request at a time on a fresh connection, for
-    OVERLOAD_SECONDS, OVERLOAD_MAX_REQUESTS at most in all."""
-    answers = Answers()
-    lock = threading.Lock()
-    deadline = time.monotonic() + OVERLOAD_SECONDS
-    sent = iter(range(OVERLOAD_MAX_REQUESTS))
-
-    def client() -> None:
-        while time.monotonic() < deadline and next(sent, None) is not None:
-            started = time.monotonic()
-            reply = send_request(stack.front, get(path), timeout=30)
-            took = time.monotonic() - started
-            with lock:
-                answers.outcomes[reply.outcome] += 1
-                if reply.status == 200:
-                    answers.seconds_200.append(took)
-                elif reply.status == 503:
-                    answers.retry_after[reply.headers.get("retry-after")] += 1
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return answers
-
-
 def shed_lines(stack: Stack) -> list[str]:
     """The app's log lines for requests it shed after too long a wait."""
     messages = [entry["message"] for entry in json_lines(stack.logs("app"))]
@@ -312,7 +268,9 @@ def test_an_overload_gets_200s_in_bounded_time_or_503s(stack: Stack) -> None:
     workers = stack.uwsgi_stats()["workers"]
     clients = OVERLOAD_FACTOR * len(workers) * len(workers[0]["cores"])
     shed_before = len(shed_lines(stack))
-    answers = overload(stack, f"/wait/{PAGE_MS}", clients)
+    answers = overload(
+        stack.front, f"/wait/{PAGE_MS}", clients, OVERLOAD_SECONDS, OVERLOAD_MAX_REQUESTS
+    )
     p99 = answers.p99_200()
     print(
         f"\n{plan.server}, {clients} clients on a {PAGE_MS} ms page for {OVERLOAD_SECONDS} s:"
