@@ -115,6 +115,10 @@ class JsonLines(logging.Formatter):
         }
         if has_request_context():
             entry["request_id"] = request.environ.get(REQUEST_ID_ENVIRON)
+{%- if plan.nginx %}
+        elif hasattr(record, "request_id"):  # logged before Flask took the request
+            entry["request_id"] = record.request_id
+{%- endif %}
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
@@ -258,12 +262,12 @@ class ShedLateRequests:
         if waited <= QUEUE_WAIT_LIMIT_S or environ.get("PATH_INFO") == HEALTHCHECK_PATH:
             return self.wsgi_app(environ, start_response)
         logging.getLogger(__name__).warning(
-            "503 for %s %s: waited %.2f s for a worker, over %s s (request %s)",
+            "503 for %s %s: waited %.2f s for a worker, over %s s",
             environ.get("REQUEST_METHOD"),
             environ.get("PATH_INFO"),
             waited,
             QUEUE_WAIT_LIMIT_S,
-            environ.get(REQUEST_ID_ENVIRON),
+            extra={"request_id": environ.get(REQUEST_ID_ENVIRON)},
         )
         body = b'{"error": "busy: try again shortly"}\n'
         headers = [
