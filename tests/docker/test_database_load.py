@@ -28,9 +28,8 @@ CLIENTS = 256
 MAX_REQUESTS = 8000
 MAX_SECONDS = 40
 NOTES = 20
-# The overload: this many times the requests the stack serves at once, on the database
-# page, bounded in time and count.
-OVERLOAD_FACTOR = 4
+# The overload (plan.overload_factor x the requests the stack serves at once) on the
+# database page, bounded in time and count.
 OVERLOAD_SECONDS = 5
 OVERLOAD_MAX_REQUESTS = 8000
 # Requests while the database refuses: each one answered on its own.
@@ -91,7 +90,7 @@ def test_4x_what_the_stack_serves_at_once_gets_200s_or_503s(stack: Stack) -> Non
     worker_connections are sized for it) and the app sheds what waited too long, so
     every answer is a 200 or a 503 with Retry-After: no 502, no 500, no reset."""
     plan = stack.plan
-    clients = OVERLOAD_FACTOR * BIG_HOST_PROCESSES * plan.threads
+    clients = plan.overload_factor * BIG_HOST_PROCESSES * plan.threads
     answers = overload(stack.front, "/notes", clients, OVERLOAD_SECONDS, OVERLOAD_MAX_REQUESTS)
     print(
         f"\n{BIG_HOST_PROCESSES} processes x {plan.threads} threads, {clients} clients on /notes:"
