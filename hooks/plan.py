@@ -214,6 +214,37 @@ class Plan(Replicas):
         """compose's db service: what compose's budget needs."""
         return self.compose_budget.max_connections
 
+    # -- Overload: what waited too long is shed, the rest answered in bounded time ---
+
+    # With nginx in front, a request that waited longer than this for a uWSGI thread
+    # (since nginx passed it on) is answered 503 with Retry-After at once, without
+    # running the app: under overload the queue sheds instead of growing, so a 200
+    # takes at most this plus its page's own time. An answer later than a second is
+    # worth less to a client than a fast 503 it retries after retry_after_s.
+    queue_wait_limit_s: ClassVar[int] = 1
+
+    # The overload the stack answers with 200s and 503s only, in requests at once per
+    # request it serves at once (processes x threads): nginx is sized for it.
+    overload_factor: ClassVar[int] = 4
+
+    @property
+    def nginx_worker_connections(self) -> int:
+        """nginx's connections per worker, for overload_factor x the requests the app
+        serves at once on a host of compose_cpus (hooks/sizing.py)."""
+        processes = self.processes or 2 * self.compose_cpus
+        return sizing.worker_connections_for(self.overload_factor * processes * self.threads)
+
+    @property
+    def nginx_worker_files(self) -> int:
+        """Open files per nginx worker: a descriptor per connection, and one per file it
+        sends (static files) beside each."""
+        return 2 * self.nginx_worker_connections
+
+    def overload_answer_bound_s(self, page_seconds: float) -> float:
+        """The longest a 200 for a page of `page_seconds` takes under any overload, with
+        nginx in front: the most it waited for a thread, then its own time."""
+        return self.queue_wait_limit_s + page_seconds
+
     # -- Stopping: each waits longer than the one it stops ----------------------------
 
     @property

@@ -2,7 +2,8 @@
 uWSGI once passed on: a request too big gets a 4xx from nginx, never a 5xx from uWSGI
 ("invalid request block size", "uwsgi request is too big"). The database's connections,
 sized from uWSGI's processes and threads and the replicas, so that all the service may
-open fits what PostgreSQL accepts."""
+open fits what PostgreSQL accepts. nginx's connections, sized for an overload of the
+app, so that it gets the app's 503s rather than dropping connections."""
 
 from __future__ import annotations
 
@@ -57,6 +58,21 @@ def response_buffers(response_headers_kb: int) -> str:
     refuses."""
     pages = max(NGINX_RESPONSE_BUFFERS, response_headers_kb // PAGE_KB + 1)
     return f"{pages} {PAGE_KB}k"
+
+
+# nginx's connections per worker by default, and never fewer: its own clients (static
+# files, idle keep-alive connections) need them whatever the app's size.
+NGINX_WORKER_CONNECTIONS = 1024
+
+
+def worker_connections_for(in_flight: int) -> int:
+    """Connections one nginx worker may hold with `in_flight` requests passed to the app
+    at once, as one worker may accept them all: two each (the client's, the app's),
+    and as many again for clients idle between requests (keep-alive). Fewer, and
+    nginx drops connections ("worker_connections are not enough") instead of letting
+    the app answer 503."""
+    passed_on = 2 * in_flight
+    return max(NGINX_WORKER_CONNECTIONS, 2 * passed_on)
 
 
 # -- The database's connections: every one the service may open fits what PostgreSQL

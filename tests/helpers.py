@@ -320,3 +320,53 @@ def seconds(duration: str) -> int:
     match = re.fullmatch(r"(?:(\d+)m)?(\d+)s", duration)
     assert match, duration
     return int(match[1] or 0) * 60 + int(match[2])
+
+
+@dataclass
+class OverloadAnswers:
+    """What a bounded overload saw: each request's outcome (a status, or how its
+    connection ended), the seconds each 200 took, each 503's Retry-After."""
+
+    outcomes: collections.Counter[int | str] = field(default_factory=collections.Counter)
+    seconds_200: list[float] = field(default_factory=list)
+    retry_after: collections.Counter[str | None] = field(default_factory=collections.Counter)
+
+    def p99_200(self) -> float:
+        ordered = sorted(self.seconds_200)
+        return ordered[int(0.99 * (len(ordered) - 1))]
+
+
+def overload(
+    address: str, path: str, clients: int, seconds: float, max_requests: int
+) -> OverloadAnswers:
+    """GET `path` from `clients` threads, each a request at a time on a fresh
+    connection, for `seconds`, `max_requests` at most in all: what came back."""
+    answers = OverloadAnswers()
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+    sent = iter(range(max_requests))
+    request = f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode()
+
+    def client() -> None:
+        while time.monotonic() < deadline and next(sent, None) is not None:
+            started = time.monotonic()
+            try:
+                reply = send_request(address, request, timeout=30)
+            except OSError as error:  # refused, or no connection in time
+                with lock:
+                    answers.outcomes[type(error).__name__] += 1
+                continue
+            took = time.monotonic() - started
+            with lock:
+                answers.outcomes[reply.outcome] += 1
+                if reply.status == 200:
+                    answers.seconds_200.append(took)
+                elif reply.status == 503:
+                    answers.retry_after[reply.headers.get("retry-after")] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers

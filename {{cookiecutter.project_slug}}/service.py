@@ -4,7 +4,8 @@
 FLASK_APP names): the secret key (required), the request body limit, unbuffered
 streamed answers, a health check route when the app has none, its log records as
 JSON lines, each once, with the request's ID ({{ plan.request_id_header }}, nginx's) when logged
-within a request, and error reports to Sentry when SENTRY_DSN is set.
+within a request, and error reports to Sentry when SENTRY_DSN is set. Under overload, a
+request that waited too long for a worker is answered 503 at once (ShedLateRequests).
 """
 {%- else -%}
 """The service's settings over whatever Flask app it serves (main.py serves the one
@@ -27,11 +28,11 @@ import logging
 import logging.config
 import os
 import sys
-{%- if not plan.nginx %}
 import time
+{%- if not plan.nginx %}
 import uuid
-from collections.abc import Callable, Iterable
 {%- endif %}
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 {%- if not plan.nginx %}
@@ -58,6 +59,11 @@ HEALTHCHECK_PATH = os.environ.get("HEALTHCHECK_PATH", "{{ plan.healthcheck_path 
 {%- if plan.nginx %}
 # The request's ID, as nginx passes it on ({{ plan.request_id_header }}; nginx sends it back too).
 REQUEST_ID_ENVIRON = "{{ plan.request_id_environ }}"
+# A request that waited longer than this for a worker thread, since nginx passed it on
+# (X-Request-Start), is answered 503 at once: the queue sheds instead of growing.
+QUEUE_WAIT_LIMIT_S = float(os.environ.get("QUEUE_WAIT_LIMIT_S") or {{ plan.queue_wait_limit_s }})
+# ... and told to come back after this long (Retry-After).
+RETRY_AFTER_S = {{ plan.retry_after_s }}
 {%- else %}
 # The request's ID, made for each request and sent back.
 REQUEST_ID_HEADER = "{{ plan.request_id_header }}"
@@ -109,6 +115,10 @@ class JsonLines(logging.Formatter):
         }
         if has_request_context():
             entry["request_id"] = request.environ.get(REQUEST_ID_ENVIRON)
+{%- if plan.nginx %}
+        elif hasattr(record, "request_id"):  # logged before Flask took the request
+            entry["request_id"] = record.request_id
+{%- endif %}
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
@@ -234,6 +244,52 @@ def discard(body: IO[bytes]) -> None:
 {%- endif %}
 
 
+{%- if plan.nginx %}
+
+
+class ShedLateRequests:
+    """WSGI middleware: a request that waited longer than QUEUE_WAIT_LIMIT_S for a
+    worker thread, counted from the time nginx passed it on (its X-Request-Start), is
+    answered 503 with Retry-After without running the app, and logged in one line.
+    Under overload the queue then drains fast, and the answered requests wait at most
+    that long. The health check is answered all the same: a busy app is alive."""
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        waited = queue_wait(environ)
+        if waited <= QUEUE_WAIT_LIMIT_S or environ.get("PATH_INFO") == HEALTHCHECK_PATH:
+            return self.wsgi_app(environ, start_response)
+        logging.getLogger(__name__).warning(
+            "503 for %s %s: waited %.2f s for a worker, over %s s",
+            environ.get("REQUEST_METHOD"),
+            environ.get("PATH_INFO"),
+            waited,
+            QUEUE_WAIT_LIMIT_S,
+            extra={"request_id": environ.get(REQUEST_ID_ENVIRON)},
+        )
+        body = b'{"error": "busy: try again shortly"}\n'
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Retry-After", str(RETRY_AFTER_S)),
+        ]
+        start_response("503 Service Unavailable", headers)
+        return [body]
+
+
+def queue_wait(environ: dict) -> float:
+    """Seconds since nginx passed the request on (X-Request-Start: t=SECONDS, its
+    $msec; nginx replaces a client's own), 0 without it."""
+    started = environ.get("HTTP_X_REQUEST_START", "").removeprefix("t=")
+    try:
+        return time.time() - float(started)
+    except ValueError:
+        return 0.0
+{%- endif %}
+
+
 def start_error_reports() -> bool:
     """Sentry's SDK, when SENTRY_DSN is set (.env): each unhandled exception is reported,
     with SENTRY_ENVIRONMENT (production by default) and SENTRY_RELEASE; the SDK's Flask,
@@ -286,6 +342,10 @@ def apply_service_settings(app: Flask) -> Flask:
     app.wsgi_app = BodyLimit(app.wsgi_app)  # type: ignore[method-assign]
     # Outermost, so every answer of the app carries the ID, a 413 for a body too big as well.
     app.wsgi_app = AssignRequestId(app.wsgi_app)  # type: ignore[method-assign]
+{%- endif %}
+{%- if plan.nginx %}
+    # Outermost, so a request that waited too long costs no more than its 503.
+    app.wsgi_app = ShedLateRequests(app.wsgi_app)  # type: ignore[method-assign]
 {%- endif %}
     if not has_route(app, HEALTHCHECK_PATH):
         app.add_url_rule(HEALTHCHECK_PATH, "healthz", lambda: {"status": "ok"})

@@ -2,7 +2,9 @@
 16 processes (UWSGI_PROCESSES, what `auto` gives on 8 CPUs) of 16 threads, 256
 clients on a database page: every answer a 200 or a 503, PostgreSQL never refuses a
 connection, no traceback. More processes than the database accepts stop the start
-with one line. One stack for all."""
+with one line. At 4x the requests it serves at once, every answer a 200 or a 503 with
+Retry-After, none dropped by nginx. When PostgreSQL refuses the app's connections or is
+down, each request gets a 503 with Retry-After and one log line. One stack for all."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import Bake
-from helpers import Load, exchange
+from helpers import Load, exchange, json_lines, overload, send_request, wait_until
 from hooks.plan import Plan
 from stack import Stack, compose_stack
 
@@ -26,6 +28,13 @@ CLIENTS = 256
 MAX_REQUESTS = 8000
 MAX_SECONDS = 40
 NOTES = 20
+# The overload (plan.overload_factor x the requests the stack serves at once) on the
+# database page, bounded in time and count.
+OVERLOAD_SECONDS = 5
+OVERLOAD_MAX_REQUESTS = 8000
+# Requests while the database refuses: each one answered on its own.
+REFUSED_REQUESTS = 5
+GET_NOTES = b"GET /notes HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +85,24 @@ def test_256_clients_on_a_database_page_get_200s_or_503s(stack: Stack) -> None:
     assert "Traceback" not in stack.logs("app")
 
 
+def test_4x_what_the_stack_serves_at_once_gets_200s_or_503s(stack: Stack) -> None:
+    """1024 clients at 16 processes x 16 threads: nginx holds every connection (its
+    worker_connections are sized for it) and the app sheds what waited too long, so
+    every answer is a 200 or a 503 with Retry-After: no 502, no 500, no reset."""
+    plan = stack.plan
+    clients = plan.overload_factor * BIG_HOST_PROCESSES * plan.threads
+    answers = overload(stack.front, "/notes", clients, OVERLOAD_SECONDS, OVERLOAD_MAX_REQUESTS)
+    print(
+        f"\n{BIG_HOST_PROCESSES} processes x {plan.threads} threads, {clients} clients on /notes:"
+        f" {dict(answers.outcomes)}, 200s p99 {answers.p99_200():.2f} s"
+    )
+    assert set(answers.outcomes) <= {200, 503}, answers.outcomes
+    assert answers.outcomes[200] >= BIG_HOST_PROCESSES * plan.threads, answers.outcomes
+    assert set(answers.retry_after) <= {str(plan.retry_after_s)}, answers.retry_after
+    assert "worker_connections are not enough" not in stack.logs("nginx")
+    assert "Traceback" not in stack.logs("app")
+
+
 def test_more_processes_than_the_database_accepts_stop_the_start(stack: Stack) -> None:
     """One process more than the db service's max_connections allows: the container
     stops before uWSGI starts, with one line saying what to change."""
@@ -94,3 +121,62 @@ def test_more_processes_than_the_database_accepts_stop_the_start(stack: Stack) -
         " Database connections)"
     ], output
     assert "Traceback" not in output
+
+
+def psql(stack: Stack, sql: str) -> str:
+    """Run SQL as PostgreSQL's superuser, on the db container's own socket."""
+    code, output = stack.exec("db", ["psql", "-v", "ON_ERROR_STOP=1", "-c", sql], user="postgres")
+    assert code == 0, output
+    return output
+
+
+def unavailable_lines(stack: Stack) -> list[str]:
+    """The app's log lines for requests answered 503 because the database was unavailable."""
+    messages = [entry["message"] for entry in json_lines(stack.logs("app"))]
+    return [message for message in messages if "the database is unavailable" in message]
+
+
+def refused_replies(stack: Stack) -> list[tuple[int | str, str | None]]:
+    """GET /notes a few times: each answer's status (or how it ended) and Retry-After."""
+    replies = [send_request(stack.front, GET_NOTES) for _ in range(REFUSED_REQUESTS)]
+    return [(reply.outcome, reply.headers.get("retry-after")) for reply in replies]
+
+
+def assert_one_line_each(stack: Stack, before: int, reason: str) -> None:
+    lines = unavailable_lines(stack)[before:]
+    assert len(lines) == REFUSED_REQUESTS, lines
+    assert all(line.startswith("503 for GET /notes: ") and reason in line for line in lines), lines
+    assert "Traceback" not in stack.logs("app")
+
+
+def test_a_database_refusing_connections_gets_503s(stack: Stack) -> None:
+    """PostgreSQL refuses the app's role every new connection (as when it has too many
+    clients) and drops those open: each request a 503 with Retry-After, one log line."""
+    before = len(unavailable_lines(stack))
+    psql(
+        stack,
+        "ALTER ROLE app CONNECTION LIMIT 0;"
+        " SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = 'app'",
+    )
+    try:
+        replies = refused_replies(stack)
+    finally:
+        psql(stack, "ALTER ROLE app CONNECTION LIMIT -1")
+    retry_after = str(stack.plan.retry_after_s)
+    assert replies == [(503, retry_after)] * REFUSED_REQUESTS
+    assert_one_line_each(stack, before, "too many connections for role")
+    assert stack.get("/notes")[0] == 200
+
+
+def test_a_database_that_is_down_gets_503s_until_it_is_back(stack: Stack) -> None:
+    """The db container stopped: each request a 503 with Retry-After and one log line;
+    started again, the same pool serves again without a restart of the app."""
+    before = len(unavailable_lines(stack))
+    stack.run("stop db")
+    try:
+        replies = refused_replies(stack)
+    finally:
+        stack.run("start db")
+    assert replies == [(503, str(stack.plan.retry_after_s))] * REFUSED_REQUESTS
+    assert_one_line_each(stack, before, "")
+    assert wait_until(lambda: stack.get("/notes")[0] == 200, seconds=60) < 60

@@ -1,7 +1,9 @@
 """What the front door does for a real app, in every server: static files answered by
 nginx itself (validators, Cache-Control, gzip), streams and server-sent events passed
-on as they are produced while ordinary answers stay buffered, large response headers.
-Each server's stack gets a few routes added to main.py, as an app would have them."""
+on as they are produced while ordinary answers stay buffered, large response headers,
+and an overload of 4x the requests the stack serves at once: 200s in bounded time or
+503s with Retry-After, nothing else. Each server's stack gets a few routes added to
+main.py, as an app would have them."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Bake
-from helpers import SERVERS, json_lines, send_request
+from helpers import SERVERS, json_lines, overload, send_request
 from hooks.plan import Plan
 from stack import Stack, compose_stack
 
@@ -24,6 +26,16 @@ CHUNKS = 3
 CHUNK_SECONDS = 1.0
 # More than the kernel's socket buffers hold (4 MB at most on each side).
 BIG_ANSWER_BYTES = 16 * 1024 * 1024
+# The overload (plan.overload_factor x the requests the stack serves at once) is on a
+# page that waits PAGE_MS: long enough that the last in the queue wait past the
+# queue-wait limit (three pages ahead of them), so shedding shows.
+PAGE_MS = 500
+# Bounded in time and count: each client sends until then, no more in all than that.
+OVERLOAD_SECONDS = 5
+OVERLOAD_MAX_REQUESTS = 5000
+# What a 200's time adds to the stack's bound on this machine: nginx's hop, and the
+# test's own client threads sharing its two CPUs with the stack.
+CLIENT_MARGIN_S = 0.5
 FRONT_ROUTES = f"""
 
 # Routes of a real app, added by the front door's tests.
@@ -56,6 +68,12 @@ def events() -> Response:
             time.sleep({CHUNK_SECONDS})
 
     return Response(messages(), mimetype="text/event-stream")
+
+
+@app.get("/wait/<int:ms>")
+def wait(ms: int) -> str:
+    time.sleep(ms / 1000)
+    return "waited\\n"
 
 
 @app.get("/big")
@@ -231,3 +249,42 @@ def test_response_headers_up_to_the_stated_limit_pass(stack: Stack) -> None:
         assert over.status == 502, over
         time.sleep(1.5)
         assert "upstream sent too big header" in stack.logs("nginx")
+
+
+def shed_lines(stack: Stack) -> list[str]:
+    """The app's log lines for requests it shed after too long a wait."""
+    messages = [entry["message"] for entry in json_lines(stack.logs("app"))]
+    return [message for message in messages if "s for a worker, over" in message]
+
+
+def test_an_overload_gets_200s_in_bounded_time_or_503s(stack: Stack) -> None:
+    """4x the requests the stack serves at once, on a page that waits: every answer a
+    200 or a 503 with Retry-After (no 502, no 500, no reset). Behind nginx, a request
+    that waited past the queue-wait limit is shed with one log line, so a 200 takes at
+    most that limit plus the page; uWSGI's router alone has no time to count from, so
+    its 200s wait for those ahead of them: a page for each round ahead."""
+    plan = stack.plan
+    workers = stack.uwsgi_stats()["workers"]
+    clients = plan.overload_factor * len(workers) * len(workers[0]["cores"])
+    shed_before = len(shed_lines(stack))
+    answers = overload(
+        stack.front, f"/wait/{PAGE_MS}", clients, OVERLOAD_SECONDS, OVERLOAD_MAX_REQUESTS
+    )
+    p99 = answers.p99_200()
+    print(
+        f"\n{plan.server}, {clients} clients on a {PAGE_MS} ms page for {OVERLOAD_SECONDS} s:"
+        f" {dict(answers.outcomes)}, 200s p99 {p99:.2f} s"
+    )
+    assert set(answers.outcomes) <= {200, 503}, answers.outcomes
+    assert answers.outcomes[200] >= len(workers), answers.outcomes
+    assert set(answers.retry_after) <= {str(plan.retry_after_s)}, answers.retry_after
+    page_s = PAGE_MS / 1000
+    if plan.nginx:
+        assert answers.outcomes[503] > 0, answers.outcomes
+        assert p99 <= plan.overload_answer_bound_s(page_s) + CLIENT_MARGIN_S, p99
+        assert len(shed_lines(stack)) - shed_before == answers.outcomes[503]
+    else:
+        # No shedding: a page for each round ahead and its own, and one more for the
+        # router, which shares the CPUs with the workers.
+        assert p99 <= (plan.overload_factor + 1) * page_s + CLIENT_MARGIN_S, p99
+    assert "Traceback" not in stack.logs("app")

@@ -5,6 +5,9 @@ import json
 import logging
 import os
 import sys
+{%- if cookiecutter.server != "standalone" %}
+import time
+{%- endif %}
 from pathlib import Path
 
 import pytest
@@ -133,4 +136,26 @@ def test_each_answer_has_a_request_id_of_its_own(app: Flask) -> None:
     ids.append(too_big.headers.getlist(service.REQUEST_ID_HEADER))
     assert all(len(found) == 1 and len(found[0]) == 32 for found in ids), ids
     assert len({found[0] for found in ids}) == 3
+{%- endif %}
+{%- if cookiecutter.server != "standalone" %}
+
+
+def test_a_request_that_waited_too_long_for_a_worker_gets_a_503(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """nginx's X-Request-Start older than QUEUE_WAIT_LIMIT_S: a 503 with Retry-After,
+    without running the app, logged in one line with the request's ID; the health
+    check is answered all the same."""
+    client = app.test_client()
+    late = {"X-Request-Start": f"t={time.time() - service.QUEUE_WAIT_LIMIT_S - 1:.3f}"}
+    request_id = "0123456789abcdef0123456789abcdef"
+    shed = client.get("/", headers=late, environ_base={service.REQUEST_ID_ENVIRON: request_id})
+    assert shed.status_code == 503, shed.data
+    assert shed.headers["Retry-After"] == str(service.RETRY_AFTER_S)
+    [record] = [record for record in caplog.records if record.name == "service"]
+    line = json.loads(service.JsonLines().format(record))
+    assert line["message"].startswith("503 for GET /: waited ") and line["request_id"] == request_id
+    assert client.get(service.HEALTHCHECK_PATH, headers=late).status_code == 200
+    fresh = {"X-Request-Start": f"t={time.time():.3f}"}
+    assert client.get("/", headers=fresh).status_code == 404
 {%- endif %}

@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 {% if plan.sql %}
 from flask import Flask, current_app, request
+{%- if plan.database == "postgres" %}
+from sqlalchemy.exc import OperationalError
+{%- endif %}
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from . import {{ "jobs, " if plan.queue }}notes, pages
@@ -60,6 +63,9 @@ def register_blueprints(app: Flask) -> None:
 
 def register_errorhandlers(app: Flask) -> None:
     app.register_error_handler(PoolTimeout, database_busy)
+{%- if plan.database == "postgres" %}
+    app.register_error_handler(OperationalError, database_unavailable)
+{%- endif %}
 
 
 def database_busy(error: PoolTimeout) -> tuple[dict[str, str], int, dict[str, str]]:
@@ -72,5 +78,26 @@ def database_busy(error: PoolTimeout) -> tuple[dict[str, str], int, dict[str, st
         request.path,
         config["POOL_TIMEOUT_S"],
     )
-    return {"error": "busy: try again shortly"}, 503, {"Retry-After": str(config["RETRY_AFTER_S"])}
+    return busy()
+{%- if plan.database == "postgres" %}
+
+
+def database_unavailable(error: OperationalError) -> tuple[dict[str, str], int, dict[str, str]]:
+    """PostgreSQL refused or dropped the connection (too many clients, restarting,
+    down), or could not run the query for now (a deadlock, a lock or statement timeout:
+    psycopg's OperationalError, errors of the database's operation rather than of the
+    query): a 503 asking to come back shortly, logged in one line with the driver's
+    reason, not a traceback."""
+    reason = str(error.orig).strip().partition("\n")[0] or type(error.orig).__name__
+    current_app.logger.warning(
+        "503 for %s %s: the database is unavailable: %s", request.method, request.path, reason
+    )
+    return busy()
+{%- endif %}
+
+
+def busy() -> tuple[dict[str, str], int, dict[str, str]]:
+    """A 503 that tells the client when to try again (RFC 9110, Retry-After)."""
+    retry_after = str(current_app.config["RETRY_AFTER_S"])
+    return {"error": "busy: try again shortly"}, 503, {"Retry-After": retry_after}
 {%- endif %}
