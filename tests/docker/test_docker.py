@@ -4,6 +4,7 @@ the stack brought up and probed through its published port on 127.0.0.1."""
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from docker.models.images import Image
 
 from conftest import Bake
-from helpers import run
+from helpers import free_port, http_get, run, wait_until
 from hooks.plan import Plan
 from stack import Stack, compose_stack, docker_client, health, write_env
 
@@ -112,6 +113,69 @@ def test_plain_http_to_the_uwsgi_socket_gets_no_answer(stack: Stack) -> None:
         ],
     ) == (0, "200")
     assert "invalid request block size" not in stack.logs("app")
+
+
+def prometheus_api(port: int, path: str) -> Any:
+    """Prometheus' HTTP API on 127.0.0.1: the `data` of a successful answer."""
+    status, body = http_get(f"127.0.0.1:{port}", path)
+    answer = json.loads(body)
+    assert (status, answer["status"]) == (200, "success"), body
+    return answer["data"]
+
+
+def uwsgi_requests(port: int) -> float:
+    """The app's requests so far, summed over its workers, as Prometheus last scraped them."""
+    result = prometheus_api(port, "/api/v1/query?query=sum(uwsgi_worker_requests_total)")
+    return float(result["result"][0]["value"][1]) if result["result"] else -1
+
+
+def test_monitoring_profile_scrapes_every_target(stack: Stack) -> None:
+    """The default stack only (nginx-uwsgi): `--profile monitoring` adds Prometheus on
+    127.0.0.1, which scrapes every target, sees the app's requests rise and loads the
+    rules; the app's metrics port is published nowhere."""
+    if stack.settings.get("APP_ADDRESS") or stack.plan.server != "nginx-uwsgi":
+        return
+    port = free_port()
+    write_env(stack.project, {"PROMETHEUS_PORT": str(port)})
+    monitoring = "--profile monitoring"
+    stack.run(f"{monitoring} up --build --detach --wait --wait-timeout 120 prometheus")
+    try:
+        prometheus = stack.container("prometheus")
+        published = prometheus.attrs["NetworkSettings"]["Ports"]
+        assert [host["HostIp"] for hosts in published.values() if hosts for host in hosts] == [
+            "127.0.0.1"
+        ]
+        assert not stack.container("app").attrs["NetworkSettings"]["Ports"]
+        assert (
+            stack.exec("prometheus", ["promtool", "check", "rules", "/etc/prometheus/rules.yml"])[0]
+            == 0
+        )
+
+        def every_target_up() -> bool:
+            targets = prometheus_api(port, "/api/v1/targets")["activeTargets"]
+            return {t["labels"]["job"] for t in targets} == {"app", "prometheus"} and all(
+                t["health"] == "up" for t in targets
+            )
+
+        wait_until(every_target_up, 45, step=1)
+        up = prometheus_api(port, "/api/v1/query?query=up")["result"]
+        assert {sample["value"][1] for sample in up} == {"1"}, up
+        before = uwsgi_requests(port)
+        assert before >= 0
+        requests = 20
+        for _ in range(requests):
+            assert stack.get("/")[0] == 200
+
+        def requests_counted() -> bool:
+            return uwsgi_requests(port) >= before + requests
+
+        wait_until(requests_counted, 2 * stack.plan.scrape_interval_s + 15, step=1)
+        groups = prometheus_api(port, "/api/v1/rules")["groups"]
+        rules = {rule["name"] for group in groups for rule in group["rules"]}
+        assert {"AppErrors", "ListenQueueNotEmpty", "AllWorkersBusy"} <= rules, rules
+        assert {group["name"] for group in groups} == {"uwsgi"}
+    finally:
+        stack.run(f"{monitoring} rm --stop --force prometheus")
 
 
 def test_compose_stop_ends_every_container_cleanly(stack: Stack) -> None:
