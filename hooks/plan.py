@@ -353,7 +353,11 @@ class Plan(Replicas):
         if self.worker != "celery":
             unused.append(f"{self.answers['project_slug']}/worker.py")
         if not self.metrics:
-            unused += ["ops/metrics.py", "prometheus"]
+            unused += [
+                "ops/metrics.py",
+                "prometheus",
+                "nginx/docker-entrypoint.d/17-metrics-log.envsh",
+            ]
         return unused
 
 

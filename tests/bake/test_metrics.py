@@ -59,12 +59,13 @@ def test_rules_cover_errors_the_listen_queue_and_busy_workers(project: Path, pla
     }
     assert {"AppErrors", "ListenQueueNotEmpty", "AllWorkersBusy", "TargetDown"} <= set(rules)
     assert ("JobsWaiting" in rules) == plan.queue
+    assert ("ServerErrors" in rules) == plan.nginx
     exporter = (project / "ops/metrics.py").read_text()
     for name, rule in rules.items():
         assert rule["expr"].strip(), name
         # Every series a rule reads is one the exporter writes (counters get _total).
-        for series in re.findall(r"(?<![:\w])((?:uwsgi|rq|celery)_[a-z_]+)", rule["expr"]):
-            assert f'"{series.removesuffix("_total")}"' in exporter, (name, series)
+        for series in re.findall(r"(?<![:\w])((?:uwsgi|nginx|rq|celery)_[a-z_]+)", rule["expr"]):
+            assert f'"{re.sub("_(total|bucket)$", "", series)}"' in exporter, (name, series)
         if "alert" in rule:
             assert rule["annotations"]["summary"], name
 
@@ -107,6 +108,23 @@ def test_supervisord_runs_the_exporter_beside_uwsgi(project: Path, plan: Plan) -
     assert re.search(r"^prometheus-client==", requirements, re.MULTILINE)
 
 
+def test_nginx_logs_each_request_to_the_exporter_in_compose_only(project: Path, plan: Plan) -> None:
+    if not plan.nginx:
+        return
+    nginx = read_yaml(project / "compose.yaml")["services"]["nginx"]
+    assert nginx["environment"]["METRICS_LOG_ADDRESS"] == f"app:{plan.metrics_port}"
+    assert (
+        "\n    ${METRICS_ACCESS_LOG}\n"
+        in (project / "nginx/templates/default.conf.template").read_text()
+    )
+    assert (
+        "log_format metrics '$status $request_time $upstream_response_time"
+        in (project / "nginx/nginx.conf").read_text()
+    )
+    swarm = read_yaml(project / "deploy/swarm/stack.yaml")["services"]["nginx"]
+    assert "METRICS_LOG_ADDRESS" not in swarm.get("environment", {})
+
+
 def test_swarm_labels_the_app_for_prometheus(project: Path, plan: Plan) -> None:
     if not plan.nginx:
         assert not (project / "deploy").exists()
@@ -128,6 +146,7 @@ def test_without_the_stats_server_there_are_no_metrics(bake: Bake, server: str) 
     assert "prometheus" not in read_yaml(project / "compose.yaml")["services"]
     assert "[program:metrics]" not in (project / "ops/supervisord.conf").read_text()
     assert "prometheus" not in (project / "requirements.in").read_text()
+    assert not (project / "nginx/docker-entrypoint.d/17-metrics-log.envsh").exists()
     if server == "nginx-uwsgi":
         app = read_yaml(project / "deploy/swarm/stack.yaml")["services"]["app"]
         assert "labels" not in app["deploy"]

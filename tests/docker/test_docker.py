@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -123,6 +124,13 @@ def prometheus_api(port: int, path: str) -> Any:
     return answer["data"]
 
 
+def nginx_answers(port: int, status: str) -> float:
+    """Requests nginx answered with `status`, as Prometheus last scraped them."""
+    query = f'sum(nginx_http_requests_total{{status="{status}"}})'
+    result = prometheus_api(port, "/api/v1/query?query=" + urllib.parse.quote(query))
+    return float(result["result"][0]["value"][1]) if result["result"] else -1
+
+
 def uwsgi_requests(port: int) -> float:
     """The app's requests so far, summed over its workers, as Prometheus last scraped them."""
     result = prometheus_api(port, "/api/v1/query?query=sum(uwsgi_worker_requests_total)")
@@ -169,15 +177,19 @@ def test_monitoring_profile_scrapes_every_target(stack: Stack) -> None:
                 {target["labels"]["job"] for target in targets} == {"app", "prometheus"}
                 and all(target["health"] == "up" for target in targets)
                 and uwsgi_requests(port) >= before + requests
+                and nginx_answers(port, "200") >= requests
             )
 
         wait_until(scraped_after_the_requests, stack.plan.scrape_interval_s + 30, step=1)
         up = prometheus_api(port, "/api/v1/query?query=up")["result"]
         assert {sample["value"][1] for sample in up} == {"1"}, up
+        upstream = "sum(nginx_upstream_response_duration_seconds_count)"
+        result = prometheus_api(port, "/api/v1/query?query=" + upstream)["result"]
+        assert float(result[0]["value"][1]) >= requests, result
         groups = prometheus_api(port, "/api/v1/rules")["groups"]
         rules = {rule["name"] for group in groups for rule in group["rules"]}
-        assert {"AppErrors", "ListenQueueNotEmpty", "AllWorkersBusy"} <= rules, rules
-        assert {group["name"] for group in groups} == {"uwsgi"}
+        assert {"AppErrors", "ListenQueueNotEmpty", "AllWorkersBusy", "ServerErrors"} <= rules
+        assert {group["name"] for group in groups} == {"uwsgi", "nginx"}
     finally:
         stack.run(f"{monitoring} rm --stop --force prometheus")
 

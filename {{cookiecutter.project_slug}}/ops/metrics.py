@@ -4,9 +4,17 @@ network, never published): supervisord runs it beside uWSGI (ops/supervisord.con
 
 Each scrape reads uWSGI's stats server ({{ plan.stats_address }}, JSON over HTTP) afresh: workers
 busy and idle, the listen queue, requests, exceptions, harakiri kills, memory and
-respawns per worker{{ ", and the depth of the job queue in Redis" if plan.queue }}. Nothing is kept between scrapes.
+respawns per worker{{ ", and the depth of the job queue in Redis" if plan.queue }}.
 Ref: https://uwsgi-docs.readthedocs.io/en/latest/StatsServer.html
 Ref: https://prometheus.github.io/client_python/collector/custom/
+{%- if plan.nginx %}
+
+nginx sends each request's line of its `metrics` log format (nginx.conf) here as syslog
+over UDP, on the same port number (METRICS_LOG_ADDRESS, set in compose.yaml): requests
+by status, nginx's and the app's time, and nginx's connections as of the last request.
+A datagram lost under heavy load is a request not counted.
+Ref: https://nginx.org/en/docs/syslog.html
+{%- endif %}
 """
 
 from __future__ import annotations
@@ -14,15 +22,24 @@ from __future__ import annotations
 import json
 import os
 import signal
+{%- if plan.nginx %}
+import socket
+{%- endif %}
 import sys
+{%- if plan.nginx %}
+import threading
+{%- endif %}
 import urllib.request
 from collections.abc import Iterator
 {%- if plan.queue %}
 from pathlib import Path
 {%- endif %}
 from typing import Any
-
+{% if plan.nginx %}
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+{%- else %}
 from prometheus_client import CollectorRegistry, start_http_server
+{%- endif %}
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -150,6 +167,65 @@ class QueueCollector(Collector):
         yield depth
 {%- endif %}
 
+{%- if plan.nginx %}
+
+
+class NginxLog:
+    """Counts nginx's requests from its `metrics` log lines: "STATUS REQUEST_TIME
+    UPSTREAM_TIMES ACTIVE WAITING", after syslog's header and the tag "nginx: "."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "nginx_http_requests",
+            "Requests nginx answered, by status.",
+            ["status"],
+            registry=registry,
+        )
+        self.request_time = Histogram(
+            "nginx_http_request_duration_seconds",
+            "From the request's first byte to the answer's last, in nginx.",
+            registry=registry,
+        )
+        self.upstream_time = Histogram(
+            "nginx_upstream_response_duration_seconds",
+            "How long the app took to answer nginx (all tries of a request).",
+            registry=registry,
+        )
+        self.connections = Gauge(
+            "nginx_connections",
+            "nginx's client connections as of the last request, by state.",
+            ["state"],
+            registry=registry,
+        )
+
+    def count(self, line: str) -> None:
+        _, _, fields = line.partition("nginx: ")
+        status, request_time, upstream_times, active, waiting = fields.split()
+        self.requests.labels(status).inc()
+        self.request_time.observe(float(request_time))
+        # "-" when no upstream answered; several times, separated, when nginx tried again.
+        tries = [float(t) for t in upstream_times.replace(":", ",").split(",") if t.strip(" -")]
+        if tries:
+            self.upstream_time.observe(sum(tries))
+        self.connections.labels("active").set(int(active))
+        self.connections.labels("waiting").set(int(waiting))
+
+    def listen(self, host: str, port: int) -> None:
+        """Read datagrams in a thread of its own, for as long as the process runs."""
+        receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        receiver.bind((host, port))
+
+        def receive() -> None:
+            while True:
+                data = receiver.recv(4096)
+                try:
+                    self.count(data.decode(errors="replace"))
+                except ValueError:
+                    print(f"metrics: not a metrics log line: {data!r}", file=sys.stderr)
+
+        threading.Thread(target=receive, name="nginx-log", daemon=True).start()
+{%- endif %}
+
 
 def main() -> int:
     host, _, port = os.environ.get("METRICS_ADDRESS", ":{{ plan.metrics_port }}").rpartition(":")
@@ -162,6 +238,9 @@ def main() -> int:
     # The server runs in a thread; this one waits for supervisord's SIGTERM, then exits.
     stop = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+{%- if plan.nginx %}
+    NginxLog(registry).listen(host or "0.0.0.0", int(port))
+{%- endif %}
     start_http_server(int(port), addr=host or "0.0.0.0", registry=registry)
     signal.sigwait(stop)
     return 0
