@@ -55,6 +55,8 @@ from redis.exceptions import RedisError
 STATS_URL = "http://{{ plan.stats_address }}"
 # Well within Prometheus' scrape timeout: a stuck source makes a gap, not a hung scrape.
 TIMEOUT_SECONDS = 2
+# A stats server that does not answer (uWSGI restarting), or answers no JSON.
+UNREADABLE = (OSError, ValueError)
 {%- if plan.queue %}
 # The queues the worker takes (WORKER_QUEUES, as ops/worker.py reads it).
 QUEUES = os.environ.get("WORKER_QUEUES", "{{ plan.worker_queues }}").split()
@@ -75,7 +77,7 @@ class UwsgiCollector(Collector):
         up = GaugeMetricFamily("uwsgi_up", "1 when uWSGI's stats server answered this scrape.")
         try:
             stats = read_stats()
-        except (OSError, ValueError):
+        except UNREADABLE:
             up.add_metric([], 0)
             yield up
             return
@@ -135,6 +137,10 @@ class UwsgiCollector(Collector):
 {%- if plan.queue %}
 
 
+# Redis does not answer, or not in time.
+QUEUE_UNREADABLE = (OSError, RedisError)
+
+
 def redis_url() -> str:
     """REDIS_URL, or the file REDIS_URL_FILE names (a swarm secret)."""
     if path := os.environ.get("REDIS_URL_FILE"):
@@ -162,7 +168,7 @@ class QueueCollector(Collector):
                 # Celery's Redis transport keeps each queue as a list of that name.
                 depth.add_metric([name], self.connection.llen(name))
 {%- endif %}
-        except (OSError, RedisError):
+        except QUEUE_UNREADABLE:
             return
         yield depth
 {%- endif %}
