@@ -192,6 +192,11 @@ def test_monitoring_profile_scrapes_every_target(stack: Stack) -> None:
         assert {group["name"] for group in groups} == {"uwsgi", "nginx"}
     finally:
         stack.run(f"{monitoring} rm --stop --force prometheus")
+        # The stack's `down` leaves a profile's image and volume: these go now.
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            stack.client.images.remove(f"{stack.name}-prometheus", force=True)
+        with contextlib.suppress(docker.errors.NotFound):
+            stack.client.volumes.get(f"{stack.name}_prometheus-data").remove(force=True)
 
 
 def test_compose_stop_ends_every_container_cleanly(stack: Stack) -> None:
