@@ -108,11 +108,13 @@ def test_supervisord_runs_the_exporter_beside_uwsgi(project: Path, plan: Plan) -
     assert re.search(r"^prometheus-client==", requirements, re.MULTILINE)
 
 
-def test_nginx_logs_each_request_to_the_exporter_in_compose_only(project: Path, plan: Plan) -> None:
+def test_nginx_logs_each_request_to_the_exporter_when_asked(project: Path, plan: Plan) -> None:
     if not plan.nginx:
         return
     nginx = read_yaml(project / "compose.yaml")["services"]["nginx"]
-    assert nginx["environment"]["METRICS_LOG_ADDRESS"] == f"app:{plan.metrics_port}"
+    assert nginx["environment"]["METRICS_LOG_ADDRESS"] == "${METRICS_LOG_ADDRESS:-}"
+    example = (project / ".env.example").read_text()
+    assert f"\n# METRICS_LOG_ADDRESS=app:{plan.metrics_port}\n" in example
     assert (
         "\n    ${METRICS_ACCESS_LOG}\n"
         in (project / "nginx/templates/default.conf.template").read_text()

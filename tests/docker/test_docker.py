@@ -144,9 +144,11 @@ def test_monitoring_profile_scrapes_every_target(stack: Stack) -> None:
     if stack.settings.get("APP_ADDRESS") or stack.plan.server != "nginx-uwsgi":
         return
     port = free_port()
-    write_env(stack.project, {"PROMETHEUS_PORT": str(port)})
+    # nginx's metrics log on: nginx is started again with it.
+    metrics_log = f"app:{stack.plan.metrics_port}"
+    write_env(stack.project, {"PROMETHEUS_PORT": str(port), "METRICS_LOG_ADDRESS": metrics_log})
     monitoring = "--profile monitoring"
-    stack.run(f"{monitoring} up --build --detach --wait --wait-timeout 120 prometheus")
+    stack.run(f"{monitoring} up --build --detach --wait --wait-timeout 120 prometheus nginx")
     try:
         prometheus = stack.container("prometheus")
         published = prometheus.attrs["NetworkSettings"]["Ports"]

@@ -10,7 +10,7 @@ Ref: https://prometheus.github.io/client_python/collector/custom/
 {%- if plan.nginx %}
 
 nginx sends each request's line of its `metrics` log format (nginx.conf) here as syslog
-over UDP, on the same port number (METRICS_LOG_ADDRESS, set in compose.yaml): requests
+over UDP, on the same port number, when its METRICS_LOG_ADDRESS names this one: requests
 by status, nginx's and the app's time, and nginx's connections as of the last request.
 A datagram lost under heavy load is a request not counted.
 Ref: https://nginx.org/en/docs/syslog.html
