@@ -138,10 +138,12 @@ class Stacks:
             yield target, cold_start
         finally:
             # Nothing to finish gracefully: the measured run is over (SIGKILL at once).
+            # --rmi local: images compose built itself (a profile's, Prometheus'); the
+            # bench's own have names and stay.
             self.compose.run(
                 project,
                 files,
-                ["down", "--volumes", "--remove-orphans", "--timeout", "0"],
+                ["down", "--volumes", "--remove-orphans", "--rmi", "local", "--timeout", "0"],
                 env=env,
                 check=False,
                 timeout=120,

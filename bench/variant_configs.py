@@ -20,6 +20,8 @@ from bench.variants import (
     UWSGI_REQUEST_LOG,
 )
 
+# nginx's metrics log, sent to the app's exporter (off by default).
+METRICS_LOG = f"app:{DEFAULT_PLAN.metrics_port}"
 # Where wrk sends its requests to the standalone shape: its uWSGI router.
 STANDALONE_FRONT: dict[str, Any] = {"front": "app", "front_port": 8000}
 
@@ -170,6 +172,27 @@ def default_diagnostic_variants() -> list[Config]:
     ]
 
 
+def metrics_variants() -> list[Config]:
+    """The metrics' cost: nginx's log line per request to the app's exporter (off by
+    default), and Prometheus scraping every app replica (its scrape_interval) while the
+    load runs."""
+    return [
+        variant(
+            "metrics-log",
+            f"nginx-uwsgi with nginx's metrics log on (METRICS_LOG_ADDRESS={METRICS_LOG})",
+            "+ nginx metrics log",
+            env={"METRICS_LOG_ADDRESS": METRICS_LOG},
+        ),
+        variant(
+            "scraped",
+            "nginx-uwsgi with Prometheus scraping it (the monitoring profile)",
+            "+ Prometheus scraping",
+            # The profile's service, published on a port of the host's choosing.
+            env={"COMPOSE_PROFILES": "monitoring", "PROMETHEUS_PORT": "0"},
+        ),
+    ]
+
+
 def other_shape_diagnostic_variants() -> list[Config]:
     """Further diagnostics of the standalone and nginx-http shapes (--set extra)."""
     return [
@@ -201,5 +224,6 @@ def variant_configs() -> list[Config]:
         *burst_variants(),
         *keepalive_variants(),
         *default_diagnostic_variants(),
+        *metrics_variants(),
         *other_shape_diagnostic_variants(),
     ]

@@ -56,6 +56,15 @@ class Facts:
     nginx_image: str
     postgres_image: str
     redis_image: str
+    prometheus_image: str
+
+    # Metrics (README: "Metrics"): each app replica's exporter (ops/metrics.py) and nginx's
+    # stub_status listen on these ports of the stack's own network, never published;
+    # Prometheus (the monitoring profile) on its own, published on the loopback only.
+    metrics_port: int
+    nginx_status_port: int
+    prometheus_port: int
+    scrape_interval_s: int
 
     # uWSGI (uwsgi.ini gives each its reason).
     harakiri: int

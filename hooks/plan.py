@@ -298,12 +298,19 @@ class Plan(Replicas):
             "NGINX_IMAGE": self.nginx_image,
             "POSTGRES_IMAGE": self.postgres_image,
             "REDIS_IMAGE": self.redis_image,
+            "PROMETHEUS_IMAGE": self.prometheus_image,
         }
 
     @property
     def queue(self) -> bool:
         """Has a worker: a worker service, Redis as its queue, an example job."""
         return self.worker != "none"
+
+    @property
+    def metrics(self) -> bool:
+        """Prometheus metrics (ops/metrics.py) and the monitoring profile: read from
+        uWSGI's stats server, so only with it."""
+        return self.stats
 
     @property
     def worker_queues(self) -> str:
@@ -330,7 +337,8 @@ class Plan(Replicas):
 
     @property
     def dockerfile_folders(self) -> list[str]:
-        """The project's folders with a Dockerfile: the app's, nginx's, the database's."""
+        """The project's folders with a Dockerfile: the app's, nginx's, the database's,
+        Redis', Prometheus'."""
         folders = ["/"]
         if self.nginx:
             folders.append("/nginx")
@@ -338,6 +346,8 @@ class Plan(Replicas):
             folders.append("/db")
         if self.queue:
             folders.append("/redis-server")
+        if self.metrics:
+            folders.append("/prometheus")
         return folders
 
     @property
@@ -373,6 +383,12 @@ class Plan(Replicas):
             ]
         if self.worker != "celery":
             unused.append(f"{self.answers['project_slug']}/worker.py")
+        if not self.metrics:
+            unused += [
+                "ops/metrics.py",
+                "prometheus",
+                "nginx/docker-entrypoint.d/17-metrics-log.envsh",
+            ]
         return unused
 
 

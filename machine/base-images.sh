@@ -4,6 +4,7 @@
 #   NGINX_IMAGE=<ref>
 #   POSTGRES_IMAGE=<ref>
 #   REDIS_IMAGE=<ref>
+#   PROMETHEUS_IMAGE=<ref>
 # on stdout (nothing else goes there; progress and errors go to stderr).
 #
 # Usage: machine/base-images.sh [PYTHON_VERSION]   (default: the first choice
@@ -20,6 +21,8 @@
 #   flask-uwsgi-standin/postgres:17-alpine      Debian trixie's PostgreSQL 17,
 #                                               set up like the official image
 #   flask-uwsgi-standin/redis:8-alpine          Debian trixie's Redis 8, set up
+#                                               like the official image
+#   flask-uwsgi-standin/prometheus:v3           Debian trixie's Prometheus, set up
 #                                               like the official image
 # A stand-in is rebuilt only when its tag is missing or its recipe changed (the
 # label flask-uwsgi.standin.recipe holds a hash of the recipe files, the
@@ -48,6 +51,8 @@ postgres_suite=trixie
 postgres_packages=postgresql-17,postgresql-client-17,ca-certificates
 redis_suite=trixie
 redis_packages=redis-server,redis-tools,ca-certificates
+prometheus_suite=trixie
+prometheus_packages=prometheus,ca-certificates
 
 log() { echo "base-images: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -304,11 +309,24 @@ redis_standin() {
          [ ! -e /etc/redis ]'
 }
 
+# Sets standin_ref.
+prometheus_standin() {
+    standin_ref=flask-uwsgi-standin/prometheus:v3
+    lock_builds
+    rootfs_image prometheus "$prometheus_suite" "$prometheus_packages"
+    # shellcheck disable=SC2016 # expanded in the container
+    standin_image "$standin_ref" prometheus "$rootfs_tag" \
+        'prometheus --version; promtool --version >/dev/null
+         [ "$(command -v prometheus)" = /bin/prometheus ] || [ -x /bin/prometheus ]
+         promtool check ready --help >/dev/null
+         [ "$(id -u)" = 65534 ] && [ "$(pwd)" = /prometheus ] && [ -w /prometheus ]'
+}
+
 main() {
     [ $# -le 1 ] || { echo "usage: machine/base-images.sh [PYTHON_VERSION]" >&2; exit 2; }
     cd "$repo_root"
-    local version plan python_ref nginx_ref postgres_ref redis_ref
-    local python_image nginx_image postgres_image redis_image
+    local version plan python_ref nginx_ref postgres_ref redis_ref prometheus_ref
+    local python_image nginx_image postgres_image redis_image prometheus_image
     version=${1:-$(python3 -c 'import json; print(json.load(open("cookiecutter.json"))["python_version"][0])')}
     local status=0
     plan=$(python3 -m machine.images "$version") || status=$?
@@ -320,7 +338,9 @@ main() {
     nginx_ref=$(sed -n 's/^NGINX_IMAGE=//p' <<<"$plan")
     postgres_ref=$(sed -n 's/^POSTGRES_IMAGE=//p' <<<"$plan")
     redis_ref=$(sed -n 's/^REDIS_IMAGE=//p' <<<"$plan")
-    if [ -z "$python_ref" ] || [ -z "$nginx_ref" ] || [ -z "$postgres_ref" ] || [ -z "$redis_ref" ]; then
+    prometheus_ref=$(sed -n 's/^PROMETHEUS_IMAGE=//p' <<<"$plan")
+    if [ -z "$python_ref" ] || [ -z "$nginx_ref" ] || [ -z "$postgres_ref" ] || [ -z "$redis_ref" ] \
+        || [ -z "$prometheus_ref" ]; then
         die "unexpected output of machine.images: $plan"
     fi
 
@@ -350,8 +370,14 @@ main() {
         redis_standin
         redis_image=$standin_ref
     fi
-    printf 'PYTHON_IMAGE=%s\nNGINX_IMAGE=%s\nPOSTGRES_IMAGE=%s\nREDIS_IMAGE=%s\n' \
-        "$python_image" "$nginx_image" "$postgres_image" "$redis_image"
+    if official_available "$prometheus_ref"; then
+        prometheus_image=$prometheus_ref
+    else
+        prometheus_standin
+        prometheus_image=$standin_ref
+    fi
+    printf 'PYTHON_IMAGE=%s\nNGINX_IMAGE=%s\nPOSTGRES_IMAGE=%s\nREDIS_IMAGE=%s\nPROMETHEUS_IMAGE=%s\n' \
+        "$python_image" "$nginx_image" "$postgres_image" "$redis_image" "$prometheus_image"
 }
 
 main "$@"

@@ -118,6 +118,20 @@ class Stack:
         assert code == 0, output
         return json.loads(output)
 
+    def metrics(self) -> str:
+        """The app container's Prometheus metrics (ops/metrics.py), read from inside it."""
+        url = f"http://127.0.0.1:{self.plan.metrics_port}/metrics"
+        code, output = self.exec(
+            "app",
+            [
+                "python3",
+                "-c",
+                f"import urllib.request as u; print(u.urlopen('{url}').read().decode())",
+            ],
+        )
+        assert code == 0, output
+        return output
+
     def kill(self, service: str, pid: int) -> None:
         """kill -9 a process of a service, from inside its container."""
         code, output = self.exec(service, ["sh", "-c", f"kill -KILL {pid}"])

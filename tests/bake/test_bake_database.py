@@ -166,7 +166,8 @@ def test_every_health_check_probes_fast_while_starting_and_rarely_after(
     project = bake(server=server, database="postgres")
     plan = Plan.defaults(server=server, database="postgres")
     dockerfiles = sorted(project.rglob("Dockerfile"))
-    assert len(dockerfiles) == (3 if plan.nginx else 2)
+    # app, db, nginx where it runs, Prometheus (the monitoring profile).
+    assert len(dockerfiles) == (4 if plan.nginx else 3)
     for dockerfile in dockerfiles:
         text = dockerfile.read_text()
         match = re.search(r"^HEALTHCHECK --interval=(\d+)s .*--start-interval=(\d+)s", text, re.M)

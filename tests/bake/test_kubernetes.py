@@ -364,7 +364,7 @@ def test_nginx_reaches_the_app_over_tcp(
     nginx_env = {var["name"]: var for var in nginx["env"]}
     port = plan.app_port
     assert app_env["APP_ADDRESS"]["value"] == nginx_env["APP_ADDRESS"]["value"] == f":{port}"
-    [listener] = app["ports"]
+    [listener] = [port for port in app["ports"] if port["name"] != "metrics"]
     service = objects["Service", f"{plan.k8s_name}-app"]["spec"]
     [service_port] = service["ports"]
     assert listener["containerPort"] == service_port["port"] == port
@@ -481,3 +481,24 @@ def test_standalone_has_no_scale_out_files(bake: Bake) -> None:
     assert "swarm" not in (project / "Makefile").read_text()
     operations = (project / "docs/operations.md").read_text()
     assert "## Scaling out" in operations and "`nginx-uwsgi` or `nginx-http`" in operations
+
+
+def test_app_pods_ask_prometheus_to_scrape_their_metrics(
+    objects: dict[tuple[str, str], Object], plan: Plan
+) -> None:
+    """The annotations Prometheus' Kubernetes discovery conventionally keeps pods by, on the
+    app's pod template, naming the exporter's port; no Service exposes that port."""
+    deployment = objects["Deployment", f"{plan.k8s_name}-app"]
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(plan.metrics_port),
+        "prometheus.io/path": "/metrics",
+    }
+    ports = {
+        port["name"]: port["containerPort"] for port in container(objects, plan, "app")["ports"]
+    }
+    assert ports["metrics"] == plan.metrics_port
+    for (kind, name), obj in objects.items():
+        if kind == "Service":
+            assert plan.metrics_port not in [port["port"] for port in obj["spec"]["ports"]], name

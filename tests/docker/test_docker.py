@@ -4,7 +4,9 @@ the stack brought up and probed through its published port on 127.0.0.1."""
 from __future__ import annotations
 
 import contextlib
+import json
 import time
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 from docker.models.images import Image
 
 from conftest import Bake
-from helpers import run
+from helpers import free_port, http_get, run, wait_until
 from hooks.plan import Plan
 from stack import Stack, compose_stack, docker_client, health, write_env
 
@@ -112,6 +114,91 @@ def test_plain_http_to_the_uwsgi_socket_gets_no_answer(stack: Stack) -> None:
         ],
     ) == (0, "200")
     assert "invalid request block size" not in stack.logs("app")
+
+
+def prometheus_api(port: int, path: str) -> Any:
+    """Prometheus' HTTP API on 127.0.0.1: the `data` of a successful answer."""
+    status, body = http_get(f"127.0.0.1:{port}", path)
+    answer = json.loads(body)
+    assert (status, answer["status"]) == (200, "success"), body
+    return answer["data"]
+
+
+def nginx_answers(port: int, status: str) -> float:
+    """Requests nginx answered with `status`, as Prometheus last scraped them."""
+    query = f'sum(nginx_http_requests_total{{status="{status}"}})'
+    result = prometheus_api(port, "/api/v1/query?query=" + urllib.parse.quote(query))
+    return float(result["result"][0]["value"][1]) if result["result"] else -1
+
+
+def uwsgi_requests(port: int) -> float:
+    """The app's requests so far, summed over its workers, as Prometheus last scraped them."""
+    result = prometheus_api(port, "/api/v1/query?query=sum(uwsgi_worker_requests_total)")
+    return float(result["result"][0]["value"][1]) if result["result"] else -1
+
+
+def test_monitoring_profile_scrapes_every_target(stack: Stack) -> None:
+    """The default stack only (nginx-uwsgi): `--profile monitoring` adds Prometheus on
+    127.0.0.1, which scrapes every target, sees the app's requests rise and loads the
+    rules; the app's metrics port is published nowhere."""
+    if stack.settings.get("APP_ADDRESS") or stack.plan.server != "nginx-uwsgi":
+        return
+    port = free_port()
+    # nginx's metrics log on: nginx is started again with it.
+    metrics_log = f"app:{stack.plan.metrics_port}"
+    write_env(stack.project, {"PROMETHEUS_PORT": str(port), "METRICS_LOG_ADDRESS": metrics_log})
+    monitoring = "--profile monitoring"
+    stack.run(f"{monitoring} up --build --detach --wait --wait-timeout 120 prometheus nginx")
+    try:
+        prometheus = stack.container("prometheus")
+        published = prometheus.attrs["NetworkSettings"]["Ports"]
+        assert [host["HostIp"] for hosts in published.values() if hosts for host in hosts] == [
+            "127.0.0.1"
+        ]
+        assert not stack.container("app").attrs["NetworkSettings"]["Ports"]
+        assert (
+            stack.exec("prometheus", ["promtool", "check", "rules", "/etc/prometheus/rules.yml"])[0]
+            == 0
+        )
+
+        # The exporter itself, read from inside the app container, before the requests.
+        exported = stack.metrics()
+        assert 'uwsgi_workers{status="idle"}' in exported
+        before = sum(
+            float(line.split()[-1])
+            for line in exported.splitlines()
+            if line.startswith("uwsgi_worker_requests_total{")
+        )
+        requests = 20
+        for _ in range(requests):
+            assert stack.get("/")[0] == 200
+
+        def scraped_after_the_requests() -> bool:
+            targets = prometheus_api(port, "/api/v1/targets")["activeTargets"]
+            return (
+                {target["labels"]["job"] for target in targets} == {"app", "prometheus"}
+                and all(target["health"] == "up" for target in targets)
+                and uwsgi_requests(port) >= before + requests
+                and nginx_answers(port, "200") >= requests
+            )
+
+        wait_until(scraped_after_the_requests, stack.plan.scrape_interval_s + 30, step=1)
+        up = prometheus_api(port, "/api/v1/query?query=up")["result"]
+        assert {sample["value"][1] for sample in up} == {"1"}, up
+        upstream = "sum(nginx_upstream_response_duration_seconds_count)"
+        result = prometheus_api(port, "/api/v1/query?query=" + upstream)["result"]
+        assert float(result[0]["value"][1]) >= requests, result
+        groups = prometheus_api(port, "/api/v1/rules")["groups"]
+        rules = {rule["name"] for group in groups for rule in group["rules"]}
+        assert {"AppErrors", "ListenQueueNotEmpty", "AllWorkersBusy", "ServerErrors"} <= rules
+        assert {group["name"] for group in groups} == {"uwsgi", "nginx"}
+    finally:
+        stack.run(f"{monitoring} rm --stop --force prometheus")
+        # The stack's `down` leaves a profile's image and volume: these go now.
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            stack.client.images.remove(f"{stack.name}-prometheus", force=True)
+        with contextlib.suppress(docker.errors.NotFound):
+            stack.client.volumes.get(f"{stack.name}_prometheus-data").remove(force=True)
 
 
 def test_compose_stop_ends_every_container_cleanly(stack: Stack) -> None:

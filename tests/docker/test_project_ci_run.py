@@ -83,7 +83,9 @@ def test_project_ci_steps_pass_for_real(
             if outcome.returncode != 0 and not step["run"].startswith("make audit"):
                 failed = True
     finally:
-        run(["docker", "compose", "down", "--volumes", "--rmi", "local"], cwd=project, env=env)
+        # Every profile's images too: the workflow builds Prometheus' (monitoring).
+        down = ["docker", "compose", "--profile", "*", "down", "--volumes", "--rmi", "local"]
+        run(down, cwd=project, env=env)
 
     report = "\n".join(
         f"--- {step}: exit {outcome.returncode}\n{outcome.stdout[-3000:]}{outcome.stderr[-3000:]}"

@@ -263,6 +263,11 @@ def test_jobs_queued_while_every_worker_is_down_run_when_one_is_back(stack: Stac
     ids = [post_job(stack, f"queued {n}")["id"] for n in range(3)]
     time.sleep(2)
     assert {job(stack, job_id)["status"] for job_id in ids} == {"queued"}
+    # The app's metrics count them in the queue's depth (with Celery, beat's periodic
+    # task may wait there too).
+    series = f'{stack.plan.worker}_queue_jobs{{queue="{stack.plan.worker_queues}"}} '
+    [depth] = [line for line in stack.metrics().splitlines() if line.startswith(series)]
+    assert float(depth.removeprefix(series)) >= len(ids), depth
     stack.run("start worker")
     for job_id in ids:
         wait_for_status(stack, job_id, "finished", 60)
