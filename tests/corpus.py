@@ -340,6 +340,8 @@ REAL_APPS = [
             "FLASK_CELERY__task_always_eager": "true",
         },
         flow=task_app_flow,
+        # A src/ layout with no static files, behind uWSGI's own router.
+        answers={"server": "standalone"},
     ),
     RealApp(
         name="task_app-worker",

@@ -9,7 +9,6 @@ lock` writes)."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,12 +20,6 @@ from stack import Stack, compose_stack
 
 # The files a user adds to by the README's steps: everything else stays as generated.
 ADDED_TO = {".env", "requirements.in", "requirements.txt", "requirements-dev.txt"}
-JS_EXAMPLE = next(app for app in REAL_APPS if app.name == "js_example")
-CASES = [
-    *REAL_APPS,
-    # No static files with uWSGI's router in front too.
-    replace(JS_EXAMPLE, name="js_example-standalone", answers={"server": "standalone"}),
-]
 
 
 def generated_files(project: Path) -> dict[str, str]:
@@ -57,7 +50,7 @@ def check_static_files(app: RealApp, stack: Stack, front: Front, origin: Path) -
             assert answer.content == (origin / source).read_bytes(), url
 
 
-@pytest.mark.parametrize("app", CASES, ids=[app.name for app in CASES])
+@pytest.mark.parametrize("app", REAL_APPS, ids=[app.name for app in REAL_APPS])
 def test_a_real_app_served_by_the_readme_steps_alone(
     app: RealApp,
     bake_fresh: Bake,

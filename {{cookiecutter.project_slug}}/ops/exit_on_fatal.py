@@ -1,7 +1,8 @@
-"""supervisor event listener: stop the container when uWSGI cannot be started.
+"""supervisor event listener: stop the container when the program it serves (the
+names given as arguments: uWSGI, or the worker) cannot be started.
 
-After startretries failed starts supervisor marks uWSGI FATAL and keeps running
-with nothing served. This listener then kills supervisord with SIGKILL: it
+After startretries failed starts supervisor marks such a program FATAL and keeps
+running with nothing served. Other programs (the metrics exporter) may fail alone. This listener then kills supervisord with SIGKILL: it
 exits 0 on any signal it can catch, which would tell Docker all is well, while
 a kill shows as a failure, so the restart policy and the health status act.
 """
@@ -21,10 +22,11 @@ def report(message: str) -> None:
         print(f"exit_on_fatal: {message}", file=stderr)
 
 
-def main() -> None:
+def main(essential: list[str]) -> None:
     while True:
         headers, payload = childutils.listener.wait(sys.stdin, sys.stdout)
-        if headers["eventname"] == "PROCESS_STATE_FATAL":
+        process = childutils.get_headers(payload.partition("\n")[0]).get("processname")
+        if headers["eventname"] == "PROCESS_STATE_FATAL" and process in essential:
             report(f"{payload} could not be started; killing supervisord")
             os.kill(os.getppid(), signal.SIGKILL)
             return
@@ -32,4 +34,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
