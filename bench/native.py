@@ -143,15 +143,16 @@ def render_nginx_conf(project: Path, conf: Path, app_address: str) -> str:
     shutil.copy(project / "nginx/nginx.conf", conf / "nginx.conf")
     for stock in ("mime.types", "uwsgi_params"):
         shutil.copy(Path("/etc/nginx") / stock, conf / stock)
+    # As the image's entrypoint does: each docker-entrypoint.d/*.envsh sourced in order,
+    # then envsubst of the variables defined by then, and only those.
     site = run(
         [
             "sh",
             "-c",
-            '. "$1" && . "$2" && envsubst \'${APP_UPSTREAM} ${NGINX_LOCAL_RESOLVERS}'
-            ' ${TRUSTED_FRONTS_GEO}\' < "$3"',
+            'for envsh in "$1"/*.envsh; do . "$envsh"; done;'
+            ' envsubst "$(env | sed -n \'s/^\\([A-Za-z_][A-Za-z0-9_]*\\)=.*/${\\1}/p\')" < "$2"',
             "render",
-            str(project / "nginx/docker-entrypoint.d/18-app-upstream.envsh"),
-            str(project / "nginx/docker-entrypoint.d/19-trusted-fronts.envsh"),
+            str(project / "nginx/docker-entrypoint.d"),
             str(project / "nginx/templates/default.conf.template"),
         ],
         env={
