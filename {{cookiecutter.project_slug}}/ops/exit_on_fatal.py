@@ -2,9 +2,10 @@
 names given as arguments: uWSGI, or the worker) cannot be started.
 
 After startretries failed starts supervisor marks such a program FATAL and keeps
-running with nothing served. Other programs (the metrics exporter) may fail alone. This listener then kills supervisord with SIGKILL: it
-exits 0 on any signal it can catch, which would tell Docker all is well, while
-a kill shows as a failure, so the restart policy and the health status act.
+running with nothing served; any other program that cannot start fails alone.
+This listener then kills supervisord with SIGKILL: it exits 0 on any signal it can
+catch, which would tell Docker all is well, while a kill shows as a failure, so the
+restart policy and the health status act.
 """
 
 from __future__ import annotations
