@@ -217,3 +217,23 @@ def test_supervisord_exits_non_zero_when_the_app_cannot_start(
     assert "ModuleNotFoundError: No module named 'module_that_does_not_exist'" in log
     assert "exit_on_fatal: processname:uwsgi" in log
     print(f"supervisord gave up and was killed {time.monotonic() - started:.1f} s after it started")
+
+
+def test_a_metrics_exporter_that_cannot_start_fails_alone(bake: Bake, tmp_path: Path) -> None:
+    """Only uWSGI's FATAL stops the container: an exporter that cannot start (here, an
+    address it cannot listen on) is given up on, and uWSGI serves on."""
+    project = bake(server="nginx-uwsgi", processes="2")
+    env = native_env(APP_ADDRESS=str(tmp_path / "app.sock"), METRICS_ADDRESS="no-such-host.:1")
+    command = [
+        "supervisord",
+        "--nodaemon",
+        "--configuration",
+        str(project / "ops/supervisord.conf"),
+    ]
+    log = tmp_path / "supervisord.log"
+    with running(command, project, env, log) as supervisord:
+        wait_until(lambda: "gave up: metrics entered FATAL state" in log.read_text(), 60)
+        assert supervisord.poll() is None, log.read_text()
+        wait_until(lambda: healthcheck_passes(project, env), 30)
+        assert supervisord.poll() is None, log.read_text()
+    assert "exit_on_fatal:" not in log.read_text()
