@@ -137,6 +137,24 @@ def test_the_readme_has_no_section_the_answers_do_without(project: Path, plan: P
     readme = (project / "README.md").read_text()
     assert ("\n## Database\n" in readme) == plan.sql
     assert ("\n## HTTPS\n" in readme) == plan.nginx
+    assert ("\n## Metrics\n" in readme) == plan.metrics
+
+
+def test_markdown_headings_stand_apart(project: Path) -> None:
+    """Each heading of the project's Markdown, outside code blocks, starts its own line
+    after a blank one (never a Jinja block eating the blank line, or the line break)."""
+    for path in project.rglob("*.md"):
+        lines = path.read_text().splitlines()
+        in_code = False
+        for number, (before, line) in enumerate(itertools.pairwise(["", *lines]), start=1):
+            if line.startswith("```"):
+                in_code = not in_code
+            if in_code:
+                continue
+            where = f"{path.relative_to(project)}:{number}"
+            assert not re.search(r"\S#{2,} ", line), f"{where}: a heading inside a line"
+            if line.startswith("#"):
+                assert before == "", f"{where}: a heading right under a line of text"
 
 
 def test_python_is_ruff_clean(project: Path) -> None:
