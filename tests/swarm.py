@@ -23,6 +23,7 @@ import docker
 import docker.errors
 import yaml
 from docker.models.containers import Container
+from docker.models.volumes import Volume
 
 from baked import STACK_FILE
 from helpers import (
@@ -481,6 +482,22 @@ def jobs_finished_after_stop(log: str) -> int:
     return after.count("Job OK") if stop else 0
 
 
+def remove_volume(volume: Volume, seconds: float) -> None:
+    """Remove a volume, retrying while a container that is going away still uses it;
+    one still in use after `seconds` is left (the test's outcome stands)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            volume.remove(force=True)
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.5)
+
+
 def program(command: str) -> str:
     """What a command line runs: its program's name, a Python script's rather than python3."""
     words = [word.rsplit("/", 1)[-1] for word in command.split()[:2]]
@@ -547,12 +564,12 @@ def remove_stack(stack: SwarmStack) -> None:
         for secret in client.secrets.list():
             if secret.name.startswith(f"{stack.name}_"):
                 secret.remove()
-        # `docker stack rm` keeps the stack's volumes (the instance folder's).
+        # `docker stack rm` keeps the stack's volumes (the instance folder's, Redis's data),
+        # and a task's container may still hold one for a moment after the stack is gone.
         for volume in client.volumes.list(
             filters={"label": f"com.docker.stack.namespace={stack.name}"}
         ):
-            with contextlib.suppress(docker.errors.APIError):
-                volume.remove(force=True)
+            remove_volume(volume, seconds=30)
         for image in sorted(stack.images):
             with contextlib.suppress(docker.errors.ImageNotFound):
                 client.images.remove(image)
