@@ -58,11 +58,10 @@ class Facts:
     redis_image: str
     prometheus_image: str
 
-    # Metrics (README: "Metrics"): each app replica's exporter (ops/metrics.py) and nginx's
-    # stub_status listen on these ports of the stack's own network, never published;
-    # Prometheus (the monitoring profile) on its own, published on the loopback only.
+    # Metrics (README: "Metrics"): each app replica's exporter (ops/metrics.py) listens on
+    # a port of the stack's own network, never published; Prometheus (the monitoring
+    # profile) on its own, published on the loopback only, scraping at this interval.
     metrics_port: int
-    nginx_status_port: int
     prometheus_port: int
     scrape_interval_s: int
 

@@ -187,11 +187,16 @@ class Plan(Replicas):
         )
 
     @property
+    def compose_processes(self) -> int:
+        """uWSGI's processes in compose.yaml's app: fixed, or `auto` on a host of
+        compose_cpus (twice its CPUs)."""
+        return self.processes or 2 * self.compose_cpus
+
+    @property
     def compose_budget(self) -> sizing.ConnectionBudget:
         """compose.yaml: one app replica (recreated, never beside another), its
-        processes fixed or `auto` on a host of compose_cpus, one worker."""
-        processes = self.processes or 2 * self.compose_cpus
-        return self.connection_budget(1, processes, 1)
+        processes, one worker."""
+        return self.connection_budget(1, self.compose_processes, 1)
 
     @property
     def swarm_budget(self) -> sizing.ConnectionBudget:
@@ -230,9 +235,9 @@ class Plan(Replicas):
     @property
     def nginx_worker_connections(self) -> int:
         """nginx's connections per worker, for overload_factor x the requests the app
-        serves at once on a host of compose_cpus (hooks/sizing.py)."""
-        processes = self.processes or 2 * self.compose_cpus
-        return sizing.worker_connections_for(self.overload_factor * processes * self.threads)
+        serves at once in compose.yaml (hooks/sizing.py)."""
+        in_flight = self.overload_factor * self.compose_processes * self.threads
+        return sizing.worker_connections_for(in_flight)
 
     @property
     def nginx_worker_files(self) -> int:

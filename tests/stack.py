@@ -103,24 +103,8 @@ class Stack:
         code, output = self.container(service).exec_run(command, user=user)
         return code, output.decode(errors="replace")
 
-    def uwsgi_stats(self) -> dict[str, Any]:
-        """uWSGI's stats server, read from inside the app container (pids are the
-        container's): the master's "pid" and each of "workers" with its "pid"."""
-        address = self.plan.stats_address
-        code, output = self.exec(
-            "app",
-            [
-                "python3",
-                "-c",
-                f"import urllib.request as u; print(u.urlopen('http://{address}').read().decode())",
-            ],
-        )
-        assert code == 0, output
-        return json.loads(output)
-
-    def metrics(self) -> str:
-        """The app container's Prometheus metrics (ops/metrics.py), read from inside it."""
-        url = f"http://127.0.0.1:{self.plan.metrics_port}/metrics"
+    def read_inside_app(self, url: str) -> str:
+        """An HTTP GET from inside the app container (its loopback's servers): the body."""
         code, output = self.exec(
             "app",
             [
@@ -131,6 +115,15 @@ class Stack:
         )
         assert code == 0, output
         return output
+
+    def uwsgi_stats(self) -> dict[str, Any]:
+        """uWSGI's stats server, read from inside the app container (pids are the
+        container's): the master's "pid" and each of "workers" with its "pid"."""
+        return json.loads(self.read_inside_app(f"http://{self.plan.stats_address}"))
+
+    def metrics(self) -> str:
+        """The app container's Prometheus metrics (ops/metrics.py), read from inside it."""
+        return self.read_inside_app(f"http://127.0.0.1:{self.plan.metrics_port}/metrics")
 
     def kill(self, service: str, pid: int) -> None:
         """kill -9 a process of a service, from inside its container."""
