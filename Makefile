@@ -38,11 +38,15 @@ demo: setup ## bake with the defaults, build, start and wait until healthy, prin
 demo-down: ## stop the demo and remove its containers, volumes and images
 	cd $(DEMO_DIR)/flask_service && docker compose --project-name flask-uwsgi-demo down --volumes --rmi local
 
+# Test modules run on this many workers at once, each module whole on one worker (its
+# stack started once): the Docker tests mostly wait on containers, the bake tests on the CPU.
+TEST_WORKERS ?= 2
+
 test: setup ## every test, Docker included (CI runs this)
-	$(BASE_IMAGES) && $(BIN)/pytest
+	$(BASE_IMAGES) && $(BIN)/pytest --numprocesses $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-fast: $(BIN)/cookiecutter ## the inner loop: bake and read every combination, no processes or Docker
-	$(BIN)/pytest tests/bake -x -q
+	$(BIN)/pytest tests/bake -x -q --numprocesses $(TEST_WORKERS) --dist loadfile
 
 lint: $(BIN)/cookiecutter ## ruff on the template's own Python (hooks, tests, bench, machine)
 	$(BIN)/ruff check hooks tests bench machine
