@@ -184,6 +184,7 @@ class Plan(Replicas):
             threads=self.threads,
             worker_replicas=worker_replicas if self.database_workers else 0,
             worker_concurrency=self.worker_concurrency,
+            metrics=self.metrics,
         )
 
     @property

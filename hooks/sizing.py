@@ -87,6 +87,9 @@ MIGRATION_CONNECTIONS = 2
 # The pool of a process outside uWSGI (a job, a flask command, ops/migrate.py): two,
 # as migrate.py needs.
 OTHER_POOL_SIZE = 2
+# The metrics exporter beside each app replica (ops/metrics.py) reads PostgreSQL's
+# statistics on a connection of its own, opened for a scrape and closed after it.
+EXPORTER_CONNECTIONS = 1
 
 
 def pool_size(threads: int) -> int:
@@ -113,14 +116,20 @@ def max_connections(needed: int) -> int:
 @dataclass(frozen=True)
 class ConnectionBudget:
     """The connections one deployment of the service may open at once: its app replicas
-    (a rolling update's extra one counted), each replica's uWSGI workers and threads,
-    the migrations, the background workers' jobs."""
+    (a rolling update's extra one counted), each replica's uWSGI workers and threads
+    and its metrics exporter, the migrations, the background workers' jobs."""
 
     app_replicas: int
     processes: int
     threads: int
     worker_replicas: int  # 0: no worker uses the database
     worker_concurrency: int
+    metrics: bool  # each app replica runs the metrics exporter
+
+    @property
+    def exporters(self) -> int:
+        """The metrics exporters' connections: one beside each app replica."""
+        return self.app_replicas * EXPORTER_CONNECTIONS if self.metrics else 0
 
     @property
     def app(self) -> int:
@@ -133,7 +142,7 @@ class ConnectionBudget:
     @property
     def needed(self) -> int:
         """Every connection the app's role may hold at once."""
-        return self.app + MIGRATION_CONNECTIONS + self.workers
+        return self.app + self.exporters + MIGRATION_CONNECTIONS + self.workers
 
     @property
     def max_connections(self) -> int:

@@ -1,10 +1,14 @@
 """Fixtures: baked projects (pytest-cookies) and the base images they build FROM; the
-marker each folder's tests carry (what they need to run)."""
+marker each folder's tests carry (what they need to run); the order modules run in, and
+the Docker engine shared between them (a module that needs it alone gets it alone)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +22,15 @@ Bake = Callable[..., Path]
 # A test's folder says what it needs: bake/ nothing but the template, native/ nginx, uWSGI
 # and the package index on this machine, docker/ a Docker engine (pyproject.toml's markers).
 NEEDS = {"native": pytest.mark.native, "docker": pytest.mark.docker}
-# The slowest folder first: on `make test`'s workers the many short bake modules come last
-# and fill in around the long Docker ones, so the workers finish together.
-FOLDER_ORDER = ("docker", "native", "bake")
+# The order modules are handed to `make test`'s workers: a module that needs the engine
+# alone first (the swarm's, while the other worker runs the native tests, which need no
+# engine), then the long Docker modules, and the many short bake modules last, filling
+# in so that the workers finish together.
+FOLDER_ORDER = ("native", "docker", "bake")
+# Held by every Docker module, shared, or alone by one that sets ENGINE_ALONE = True:
+# swarm mode turned on and off breaks the name lookups of other stacks' running
+# containers (moby/moby#45144). A file lock, so it holds across workers and sessions.
+ENGINE_LOCK = Path(tempfile.gettempdir()) / "flask-uwsgi-tests-engine.lock"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -39,12 +49,35 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         need = NEEDS.get(item.path.parent.name)
         if need:
             item.add_marker(need)
-    items.sort(key=folder_rank)
+    items.sort(key=run_order)
 
 
-def folder_rank(item: pytest.Item) -> int:
+def run_order(item: pytest.Item) -> tuple[int, int]:
     folder = item.path.parent.name
-    return FOLDER_ORDER.index(folder) if folder in FOLDER_ORDER else len(FOLDER_ORDER)
+    alone = getattr(item.module, "ENGINE_ALONE", False)  # type: ignore[attr-defined]
+    return (0 if alone else 1, FOLDER_ORDER.index(folder) if folder in FOLDER_ORDER else 9)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def engine_share(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A Docker module's share of the engine, for as long as its stacks run: shared with
+    the other Docker modules, or the whole engine for one with ENGINE_ALONE."""
+    if request.path.parent.name != "docker":
+        yield
+        return
+    alone = getattr(request.module, "ENGINE_ALONE", False)
+    with engine_lock(alone):
+        yield
+
+
+@contextlib.contextmanager
+def engine_lock(alone: bool) -> Iterator[None]:
+    with ENGINE_LOCK.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")

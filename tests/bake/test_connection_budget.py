@@ -70,7 +70,9 @@ def test_each_deployment_opens_at_most_what_its_database_accepts(answers: dict[s
         jobs = worker_replicas * plan.worker_concurrency * 2 if workers else 0
         assert budget.app == replicas * processes * threads, name
         assert budget.workers == jobs, name
-        assert budget.needed == budget.app + 2 + jobs, name
+        # Each replica's metrics exporter reads PostgreSQL's statistics on one of its own.
+        assert budget.exporters == replicas, name
+        assert budget.needed == budget.app + replicas + 2 + jobs, name
         # What the app's role may use, superusers' connections aside, holds it all.
         assert budget.max_connections - sizing.POSTGRES_SUPERUSER_RESERVED == budget.needed
     assert plan.postgres_max_connections == plan.compose_budget.max_connections
@@ -79,11 +81,13 @@ def test_each_deployment_opens_at_most_what_its_database_accepts(answers: dict[s
 def test_the_bigger_host_of_the_issue_fits() -> None:
     """processes=16 and 16 threads (auto on an 8-CPU host) with Flask-SQLAlchemy's
     default pool (5 + 10 per process) could open 240 connections against PostgreSQL's
-    100; with the budget, 256 against the db service's max_connections."""
+    100; with the budget, 256 against the db service's max_connections (and the
+    metrics exporter's one, the migrations' two, the superusers' three)."""
     plan = Plan.defaults(database="postgres", processes="16")
     assert plan.compose_budget.app == 256
-    assert plan.postgres_max_connections == 256 + 2 + 3
-    assert Plan.defaults(database="postgres").postgres_max_connections == 261
+    assert plan.postgres_max_connections == 256 + 1 + 2 + 3
+    assert Plan.defaults(database="postgres").postgres_max_connections == 262
+    assert Plan.defaults(database="postgres", stats="false").postgres_max_connections == 261
 
 
 def generated_budget(project: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
@@ -146,7 +150,8 @@ def test_the_generated_files_carry_the_budget(
         assert needed == budget.needed, parts
     # UWSGI_THREADS counts as uWSGI runs it; without either, ops/uwsgi.ini's figures.
     needed, _ = check.connections_needed({"UWSGI_PROCESSES": "2", "UWSGI_THREADS": "3"})
-    assert needed == 2 * 3 + 2 + (2 * plan.worker_concurrency if plan.database_workers else 0)
+    jobs = 2 * plan.worker_concurrency if plan.database_workers else 0
+    assert needed == 2 * 3 + 1 + 2 + jobs
     if plan.processes is not None:
         assert check.uwsgi_processes({}) == plan.processes
     assert check.uwsgi_threads({}) == plan.threads

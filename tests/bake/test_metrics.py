@@ -60,11 +60,12 @@ def test_rules_cover_errors_the_listen_queue_and_busy_workers(project: Path, pla
     assert {"AppErrors", "ListenQueueNotEmpty", "AllWorkersBusy", "TargetDown"} <= set(rules)
     assert ("JobsWaiting" in rules) == plan.queue
     assert ("ServerErrors" in rules) == plan.nginx
+    assert ("DatabaseDown" in rules) == (plan.database == "postgres")
     exporter = (project / "ops/metrics.py").read_text()
     for name, rule in rules.items():
         assert rule["expr"].strip(), name
         # Every series a rule reads is one the exporter writes (counters get _total).
-        for series in re.findall(r"(?<![:\w])((?:uwsgi|nginx|rq|celery)_[a-z_]+)", rule["expr"]):
+        for series in re.findall(r"(?<![:\w])((?:uwsgi|nginx|rq|celery|pg)_[a-z_]+)", rule["expr"]):
             assert f'"{re.sub("_(total|bucket)$", "", series)}"' in exporter, (name, series)
         if "alert" in rule:
             assert rule["annotations"]["summary"], name

@@ -4,7 +4,8 @@ clients on a database page: every answer a 200 or a 503, PostgreSQL never refuse
 connection, no traceback. More processes than the database accepts stop the start
 with one line. At 4x the requests it serves at once, every answer a 200 or a 503 with
 Retry-After, none dropped by nginx. When PostgreSQL refuses the app's connections or is
-down, each request gets a 503 with Retry-After and one log line. One stack for all."""
+down, each request gets a 503 with Retry-After and one log line. The metrics exporter
+reads PostgreSQL's statistics as the app's role. One stack for all."""
 
 from __future__ import annotations
 
@@ -108,15 +109,16 @@ def test_more_processes_than_the_database_accepts_stop_the_start(stack: Stack) -
     stops before uWSGI starts, with one line saying what to change."""
     plan = stack.plan
     accepted = plan.postgres_max_connections - 3
-    processes = (accepted - 2) // plan.threads + 1
+    # Beside the processes' threads: the metrics exporter's one, the migrations' two.
+    processes = (accepted - 3) // plan.threads + 1
     output = stack.compose.execute(
         f"run --rm --no-deps -e UWSGI_PROCESSES={processes} app", success_codes=(1,)
     ).decode(errors="replace")
     lines = [line for line in output.splitlines() if "connections" in line]
     assert lines == [
         f"migrate: the database accepts {accepted} connections, the service may open"
-        f" {processes * plan.threads + 2} (1 app replica(s) x {processes} processes"
-        f" x {plan.threads} threads + 2 for migrations): set UWSGI_PROCESSES or"
+        f" {processes * plan.threads + 3} (1 app replica(s) x {processes} processes"
+        f" x {plan.threads} threads + 1 for metrics + 2 for migrations): set UWSGI_PROCESSES or"
         " UWSGI_THREADS lower, or raise the database's max_connections (README.md,"
         " Database connections)"
     ], output
@@ -168,15 +170,91 @@ def test_a_database_refusing_connections_gets_503s(stack: Stack) -> None:
     assert stack.get("/notes")[0] == 200
 
 
+def postgres_metrics(stack: Stack) -> dict[str, float]:
+    """The exporter's PostgreSQL series (pg_*), by name and labels: their values."""
+    return {
+        name: float(value)
+        for name, _, value in (line.rpartition(" ") for line in stack.metrics().splitlines())
+        if name.startswith("pg_")
+    }
+
+
+def test_the_metrics_read_postgresql_as_the_apps_role(stack: Stack) -> None:
+    """The app container's exporter reads PostgreSQL's statistics on a connection of its
+    own as the app's role (no superuser, no monitoring role): its limit, the connections
+    by state, the transactions; the connection is closed after the scrape."""
+    metrics = postgres_metrics(stack)
+    assert metrics["pg_up"] == 1, metrics
+    assert metrics["pg_settings_max_connections"] == stack.plan.postgres_max_connections
+    assert metrics["pg_stat_database_xact_commit_total"] > 0, metrics
+    assert metrics["pg_database_size_bytes"] > 0, metrics
+    assert metrics['pg_stat_activity_count{state="active"}'] >= 1, metrics
+    assert metrics["pg_stat_database_deadlocks_total"] == 0, metrics
+
+    def scrape_connection_closed() -> bool:
+        """no backend serves the exporter any more"""
+        sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'metrics'"
+        return psql(stack, sql).split()[2] == "0"
+
+    wait_until(scrape_connection_closed, 10)
+
+
 def test_a_database_that_is_down_gets_503s_until_it_is_back(stack: Stack) -> None:
-    """The db container stopped: each request a 503 with Retry-After and one log line;
-    started again, the same pool serves again without a restart of the app."""
+    """The db container stopped: each request a 503 with Retry-After and one log line,
+    and the metrics say the database is down; started again, the same pool serves again
+    without a restart of the app."""
     before = len(unavailable_lines(stack))
     stack.run("stop db")
     try:
         replies = refused_replies(stack)
+        down = postgres_metrics(stack)
     finally:
         stack.run("start db")
     assert replies == [(503, str(stack.plan.retry_after_s))] * REFUSED_REQUESTS
     assert_one_line_each(stack, before, "")
+    assert down["pg_up"] == 0, down
     assert wait_until(lambda: stack.get("/notes")[0] == 200, seconds=60) < 60
+
+
+# In the app container: a database address that takes the connection and never answers
+# (a listening socket nobody accepts on), then GET /notes through the app's factory.
+SILENT_DATABASE = """
+import socket, time
+listener = socket.create_server(("127.0.0.1", 5499))
+from flask_service import create_app
+client = create_app().test_client()
+started = time.monotonic()
+answer = client.get("/notes")
+print("answered", answer.status_code, answer.headers.get("Retry-After"), time.monotonic() - started)
+"""
+SILENT_TIMEOUT_S = 2
+
+
+def test_a_database_that_never_answers_gets_a_503_after_the_connect_timeout(
+    stack: Stack,
+) -> None:
+    """PostgreSQL's address takes the connection but never answers (a host gone silent):
+    the new connection fails after the connect timeout (POOL_TIMEOUT_S), and the request
+    gets its 503 with Retry-After, instead of waiting on the system's TCP timeout."""
+    code, output = stack.exec(
+        "app",
+        [
+            "env",
+            "--unset=DATABASE_URL_FILE",
+            "DATABASE_URL=postgresql://app:secret@127.0.0.1:5499/app",
+            f"POOL_TIMEOUT_S={SILENT_TIMEOUT_S}",
+            # Bounded: without a connect timeout the request would wait for minutes.
+            "timeout",
+            "30",
+            "python3",
+            "-c",
+            SILENT_DATABASE,
+        ],
+    )
+    assert code == 0, output
+    answered = [line for line in output.splitlines() if line.startswith("answered ")]
+    assert answered, output
+    _, status, retry_after, seconds = answered[-1].split()
+    assert (status, retry_after) == ("503", str(stack.plan.retry_after_s)), output
+    assert SILENT_TIMEOUT_S <= float(seconds) < SILENT_TIMEOUT_S + 3, output
+    assert "the database is unavailable" in output

@@ -62,6 +62,10 @@ from swarm import (
     stack_without_published_port,
 )
 
+# Swarm mode turned on and off breaks name lookups in other stacks' running containers
+# (moby/moby#45144): no other Docker module runs meanwhile (conftest.py's engine_share).
+ENGINE_ALONE = True
+
 
 @pytest.fixture(scope="module")
 def swarm() -> Iterator[docker.DockerClient]:

@@ -9,10 +9,13 @@ worker, none beyond), so the service needs: APP_REPLICAS app replicas at once (1
 the swarm stack and Kubernetes set theirs), each with uWSGI's processes x threads as
 ops/uwsgi.ini sets them (UWSGI_PROCESSES and UWSGI_THREADS win), and two for the
 migrations.
-{%- if plan.database_workers %} The workers' jobs add two each: WORKER_REPLICAS workers
-of WORKER_CONCURRENCY jobs.
-{%- endif %} PostgreSQL gives the app's role max_connections less those it
-reserves for superusers.
+{%- if plan.metrics %}
+Each replica's metrics exporter (ops/metrics.py) adds one.
+{%- endif %}
+{%- if plan.database_workers %}
+The workers' jobs add two each: WORKER_REPLICAS workers of WORKER_CONCURRENCY jobs.
+{%- endif %}
+PostgreSQL gives the app's role max_connections less those it reserves for superusers.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ from auto_processes import auto_processes
 from sqlalchemy import Engine, text
 
 MIGRATION_CONNECTIONS = 2
+{%- if plan.metrics %}
+# The metrics exporter beside uWSGI (ops/metrics.py) reads PostgreSQL's statistics on
+# a connection of its own, opened for a scrape and closed after it.
+EXPORTER_CONNECTIONS = 1
+{%- endif %}
 {%- if plan.database_workers %}
 # Each job's process pools two connections (settings.py), as migrate.py needs.
 JOB_CONNECTIONS = 2
@@ -56,18 +64,23 @@ def connections_needed(environ: Mapping[str, str]) -> tuple[int, str]:
     """The most connections the service opens at once, and how they add up."""
     replicas = int(environ.get("APP_REPLICAS") or 1)
     processes, threads = uwsgi_processes(environ), uwsgi_threads(environ)
-    app = replicas * processes * threads
+    needed = replicas * processes * threads
     parts = f"{replicas} app replica(s) x {processes} processes x {threads} threads"
+{%- if plan.metrics %}
+    exporters = replicas * EXPORTER_CONNECTIONS
+    needed += exporters
+    parts += f" + {exporters} for metrics"
+{%- endif %}
+    needed += MIGRATION_CONNECTIONS
     parts += f" + {MIGRATION_CONNECTIONS} for migrations"
 {%- if plan.database_workers %}
     workers = int(environ.get("WORKER_REPLICAS") or 1)
     concurrency = int(environ.get("WORKER_CONCURRENCY") or {{ plan.worker_concurrency }})
     jobs = workers * concurrency * JOB_CONNECTIONS
+    needed += jobs
     parts += f" + {jobs} for {workers} worker(s) x {concurrency} jobs"
-    return app + MIGRATION_CONNECTIONS + jobs, parts
-{%- else %}
-    return app + MIGRATION_CONNECTIONS, parts
 {%- endif %}
+    return needed, parts
 
 
 def connections_accepted(engine: Engine) -> int:

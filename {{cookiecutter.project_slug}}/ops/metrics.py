@@ -5,6 +5,11 @@ network, never published): supervisord runs it beside uWSGI (ops/supervisord.con
 Each scrape reads uWSGI's stats server ({{ plan.stats_address }}, JSON over HTTP) afresh: workers
 busy and idle, the listen queue, requests, exceptions, harakiri kills, memory and
 respawns per worker{{ ", and the depth of the job queue in Redis" if plan.queue }}.
+{%- if plan.database == "postgres" %} PostgreSQL's own
+statistics too, read as the app's role on a connection opened for the scrape: the
+connections by state against max_connections, transactions, deadlocks, the database's
+size, under the names postgres_exporter gives them.
+{%- endif %}
 Ref: https://uwsgi-docs.readthedocs.io/en/latest/StatsServer.html
 Ref: https://prometheus.github.io/client_python/collector/custom/
 {%- if plan.nginx %}
@@ -31,11 +36,14 @@ import threading
 {%- endif %}
 import urllib.request
 from collections.abc import Iterator
-{%- if plan.queue %}
+{%- if plan.queue or plan.database == "postgres" %}
 from pathlib import Path
 {%- endif %}
 from typing import Any
-{% if plan.nginx %}
+{% if plan.database == "postgres" %}
+import psycopg
+{%- endif %}
+{%- if plan.nginx %}
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 {%- else %}
 from prometheus_client import CollectorRegistry, start_http_server
@@ -173,6 +181,83 @@ class QueueCollector(Collector):
         yield depth
 {%- endif %}
 
+{%- if plan.database == "postgres" %}
+
+
+# The database's own counters and settings (the statistics views any role may read).
+DATABASE_STATS = """
+SELECT xact_commit, xact_rollback, deadlocks, temp_bytes,
+       pg_database_size(current_database()) AS size_bytes,
+       current_setting('max_connections')::int AS max_connections
+FROM pg_stat_database WHERE datname = current_database()
+"""
+# Every connection to the server, by state (another role's shows no state).
+CONNECTIONS = """
+SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity
+WHERE backend_type = 'client backend' GROUP BY 1
+"""
+
+
+def database_url() -> str:
+    """DATABASE_URL (or the file DATABASE_URL_FILE names), as libpq reads it."""
+    if path := os.environ.get("DATABASE_URL_FILE"):
+        url = Path(path).read_text().strip()
+    else:
+        url = os.environ.get("DATABASE_URL", "")
+    return url.replace("+psycopg://", "://", 1)
+
+
+class PostgresCollector(Collector):
+    """PostgreSQL's statistics, on a connection opened for each scrape and closed after
+    it: at most one at a time, as the connection budget counts it (ops/connection_budget.py)."""
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("pg_up", "1 when PostgreSQL answered this scrape.")
+        try:
+            with psycopg.connect(
+                database_url(),
+                connect_timeout=TIMEOUT_SECONDS,
+                options=f"-c statement_timeout={TIMEOUT_SECONDS * 1000}",
+                application_name="metrics",
+            ) as connection:
+                stats = connection.execute(DATABASE_STATS).fetchone()
+                states = connection.execute(CONNECTIONS).fetchall()
+        except psycopg.Error:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        commits, rollbacks, deadlocks, temp_bytes, size, max_connections = stats
+        yield GaugeMetricFamily(
+            "pg_settings_max_connections",
+            "The connections PostgreSQL accepts (max_connections).",
+            value=max_connections,
+        )
+        activity = GaugeMetricFamily(
+            "pg_stat_activity_count", "Client connections by state.", labels=["state"]
+        )
+        for state, count in states:
+            activity.add_metric([state], count)
+        yield activity
+        yield CounterMetricFamily(
+            "pg_stat_database_xact_commit", "Transactions committed.", value=commits
+        )
+        yield CounterMetricFamily(
+            "pg_stat_database_xact_rollback", "Transactions rolled back.", value=rollbacks
+        )
+        yield CounterMetricFamily(
+            "pg_stat_database_deadlocks", "Deadlocks PostgreSQL broke.", value=deadlocks
+        )
+        yield CounterMetricFamily(
+            "pg_stat_database_temp_bytes",
+            "Bytes written to temporary files (queries short of work_mem).",
+            value=temp_bytes,
+        )
+        yield GaugeMetricFamily(
+            "pg_database_size_bytes", "The database's size on disk.", value=size
+        )
+{%- endif %}
 {%- if plan.nginx %}
 
 
@@ -238,6 +323,9 @@ def main() -> int:
     # A registry of its own: this process's own metrics (the default registry's) are noise.
     registry = CollectorRegistry()
     registry.register(UwsgiCollector())
+{%- if plan.database == "postgres" %}
+    registry.register(PostgresCollector())
+{%- endif %}
 {%- if plan.queue %}
     registry.register(QueueCollector())
 {%- endif %}

@@ -64,6 +64,13 @@ SQLALCHEMY_ENGINE_OPTIONS = {
     "max_overflow": 0,
     "pool_timeout": POOL_TIMEOUT_S,
 }
+{%- if plan.database == "postgres" %}
+if SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
+    # A database that does not answer fails a new connection in this time, and the
+    # request gets its 503, rather than after the system's TCP timeout of minutes.
+    # Ref: https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNECT-CONNECT-TIMEOUT
+    SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {"connect_timeout": POOL_TIMEOUT_S}
+{%- endif %}
 {%- endif %}
 {%- if plan.queue %}
 # The queue's Redis (compose sets it: the redis service, with its password), or the
