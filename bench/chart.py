@@ -25,6 +25,10 @@ COLORS = {
     "sweep-io": "#17becf",
     "variant": "#ff7f0e",
     "native": "#9467bd",
+    "notes": "#8c564b",
+    "page": "#e377c2",
+    "pages-16": "#7f7f7f",
+    "sweep-notes": "#bcbd22",
 }
 HIGHLIGHT = "#d62728"  # the default shape
 

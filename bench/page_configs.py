@@ -42,6 +42,11 @@ def default_page_key(page: str) -> str:
     return page_key(page, "nginx-uwsgi")
 
 
+# The default shape on the database page: the sweep's default, and where the pages'
+# in-process cost is measured (its app container).
+DEFAULT_NOTES = default_page_key("notes")
+
+
 def page_fields(page: str) -> dict[str, Any]:
     """Config fields that send wrk to a page of a database with notes in it."""
     return {"path": PAGES[page][0], "seed_notes": SEEDED_NOTES}

@@ -31,10 +31,11 @@ from bench.builds import all_builds, build_images
 from bench.configs import configs, select
 from bench.configuration import Config
 from bench.docker import Resources, remove_leftovers
-from bench.environment import app_cost, machine, versions
+from bench.environment import app_cost, machine, page_cost, versions
 from bench.host import BenchError, check_host
 from bench.measure import JOBS_S, SETTLE_S, Settings, measure_rounds
 from bench.outputs import report_run, rerender
+from bench.page_configs import DEFAULT_NOTES
 from bench.projects import REPO_ROOT, base_images
 from bench.stacks import Workspace
 
@@ -204,6 +205,16 @@ def build_and_measure(
         progress(
             "the app's own cost per request, in-process: "
             + ", ".join(f"{k} {v:.1f} us" for k, v in data["app_cost_us"].items())
+        )
+    if any(config.key == DEFAULT_NOTES for config in chosen):
+        data["page_cost_us"] = page_cost(
+            workspace, next(c for c in chosen if c.key == DEFAULT_NOTES)
+        )
+        progress(
+            "the pages' own cost per request, in-process: "
+            + ", ".join(
+                f"{path} {found['cpu_us']:.0f} us" for path, found in data["page_cost_us"].items()
+            )
         )
     measure_rounds(workspace, chosen, settings, data, logs, progress)
 

@@ -158,6 +158,7 @@ class Stacks:
                 netns_pid=self.compose.pid(front),
                 container=front,
                 app_pid=self.compose.pid(app),
+                app_container=app,
                 error_logs=lambda: explaining_errors(
                     self.compose.run(project, files, ["logs", "--no-color"], env=env, check=False)
                 ),

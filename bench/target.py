@@ -38,6 +38,8 @@ class Target:
     netns_pid: int | None = None
     container: str = ""
     app_pid: int | None = None
+    # The app's container (the front's own when the app faces clients); "" natively.
+    app_container: str = ""
     # The stack's log lines that explain errors (non-200 answers, nginx errors,
     # uWSGI's worker messages), for a run that had some.
     error_logs: Callable[[], str] = lambda: ""
