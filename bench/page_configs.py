@@ -10,6 +10,8 @@ import shlex
 from typing import Any
 
 from bench.configuration import (
+    FULL,
+    FULL_QUICK,
     GRANIAN,
     GRANIAN_WORKERS,
     GUNICORN_GTHREAD,
@@ -27,6 +29,9 @@ PAGES = {
 }
 # More notes than a page lists (50).
 SEEDED_NOTES = 60
+# The quick run's proof of the pages' path (the PostgreSQL bake, its notes seeded, the
+# query rendered by Jinja through the default stack): the default on this page.
+QUICK_PAGE = "page"
 BIG_HOST_PROCESSES = 16
 BIG_HOST_CONNECTIONS = 256
 # processes x threads on the database page, around the default: one slot per CPU, one
@@ -81,6 +86,7 @@ def page_configs(page: str) -> list[Config]:
             page,
             "postgres",
             short=f"{PAGES[page][1]}: nginx-uwsgi (default)",
+            sets=FULL_QUICK if page == QUICK_PAGE else FULL,
             **page_fields(page),
         ),
         peer_page(
