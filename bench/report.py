@@ -14,7 +14,7 @@ from typing import Any
 from bench.configuration import SECTIONS
 from bench.goals import goals_table
 from bench.markdown import number
-from bench.page_configs import DEFAULT_NOTES
+from bench.page_configs import DEFAULT_NOTES, SEEDED_NOTES
 from bench.page_tables import big_host_table, page_table, pages_cost_table
 from bench.results import DEFAULT, NATIVE, Results
 from bench.tables import (
@@ -107,8 +107,8 @@ def method(data: Mapping[str, Any]) -> str:
             "posted, for up to 10 s more; one still not finished is lost.",
             "The pages: the default shape baked with database=postgres serves its own",
             "GET /notes (the newest 50 notes as JSON) and GET / (a Jinja page of the same",
-            "query); once a stack answers, 60 notes are written into its database (SQL in",
-            "the db container) before the load. gunicorn and granian serve the nginx-http",
+            f"query); once a stack answers, {SEEDED_NOTES} notes are written into its database",
+            "(SQL in the db container) before the load. gunicorn and granian serve the nginx-http",
             "bake with PostgreSQL (its driver and pins, its settings.py: the same pool rules;",
             "the migrations first, as the image's own start) beside the same database and",
             "nginx. processes=16 is baked as an answer, as on a host of 8 CPUs.",

@@ -103,6 +103,9 @@ def estimate_s(chosen: list[Config], settings: Settings, builds: int) -> float:
 
     def one_run(config: Config) -> float:
         start = 7.5 if config.cold_start else 3.5
+        if config.seed_notes:
+            # A database to start, migrate and fill first.
+            start += 8
         if not config.load:
             return 5.0
         if config.jobs:
