@@ -136,7 +136,7 @@ def pages_cost_table(results: Results) -> str:
         " the default's app container before the load (bench/apps/app_cost.py --pages: one"
         " request at a time, the process's CPU clock; cProfile divides it among the"
         " packages, time in the standard library and builtins going to the package that"
-        " called them)."
+        " called them; its own cost per call weighs most on packages of many small calls)."
     )
     header = ["Part", *(f"{PAGES[page][1]}: CPU us per request" for page in PAGES)]
     return table(header, rows, align="l" + "r" * len(PAGES)) + note

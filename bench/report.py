@@ -109,9 +109,10 @@ def method(data: Mapping[str, Any]) -> str:
             "GET /notes (the newest 50 notes as JSON) and GET / (a Jinja page of the same",
             f"query); once a stack answers, {SEEDED_NOTES} notes are written into its database",
             "(SQL in the db container) before the load. gunicorn and granian serve the nginx-http",
-            "bake with PostgreSQL (its driver and pins, its settings.py: the same pool rules;",
-            "the migrations first, as the image's own start) beside the same database and",
-            "nginx. processes=16 is baked as an answer, as on a host of 8 CPUs.",
+            "bake with PostgreSQL (its driver and pins, its settings.py: the same pool rules,",
+            "which outside uWSGI pool two connections per process; the migrations first, as",
+            "the image's own start) beside the same database and nginx. processes=16 is baked",
+            "as an answer, as on a host of 8 CPUs.",
         ]
     )
 
