@@ -169,6 +169,8 @@ COSTS = (
     ("health probes, every 10 s once healthy (exec in both containers)", DEFAULT, NO_PROBES),
     ("TCP between the containers instead of the unix socket", "tcp", DEFAULT),
     ("Docker (containers, log driver, health checks) against native", DEFAULT, NATIVE),
+    ("GET /notes instead of the hello page: a query of 50 notes, as JSON", DEFAULT_NOTES, DEFAULT),
+    ("GET /: the same notes in a Jinja page instead of JSON", "page-nginx-uwsgi", DEFAULT_NOTES),
 )
 
 
