@@ -50,6 +50,7 @@ def default_page_key(page: str) -> str:
 # The default shape on the database page: the sweep's default, and where the pages'
 # in-process cost is measured (its app container).
 DEFAULT_NOTES = default_page_key("notes")
+DEFAULT_PAGE = default_page_key("page")
 
 
 def page_fields(page: str) -> dict[str, Any]:

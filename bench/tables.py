@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bench.configuration import DEFAULT_PLAN
 from bench.markdown import number, percent, rate_cell, table, times
-from bench.page_configs import DEFAULT_NOTES
+from bench.page_configs import DEFAULT_NOTES, DEFAULT_PAGE
 from bench.results import (
     DEFAULT,
     GUNICORN,
@@ -170,7 +170,7 @@ COSTS = (
     ("TCP between the containers instead of the unix socket", "tcp", DEFAULT),
     ("Docker (containers, log driver, health checks) against native", DEFAULT, NATIVE),
     ("GET /notes instead of the hello page: a query of 50 notes, as JSON", DEFAULT_NOTES, DEFAULT),
-    ("GET /: the same notes in a Jinja page instead of JSON", "page-nginx-uwsgi", DEFAULT_NOTES),
+    ("GET /: the same notes in a Jinja page instead of JSON", DEFAULT_PAGE, DEFAULT_NOTES),
 )
 
 
