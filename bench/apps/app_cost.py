@@ -6,7 +6,7 @@ and prints JSON: {"flask": microseconds, "raw": microseconds}, the best of 5
 repeats of 2000 GET / each, as uWSGI would call the app.
 
 With --pages, in a running app container of a project with a database (its settings,
-its database, notes in it):
+its database, notes in it; the bench passes this file's text to `python3 -c`):
     python3 app_cost.py --pages /app/main.py /notes /
 prints, for each path, the CPU time of one request (the best of 5 repeats of 300) and
 how it divides among the packages that spend it: {"/notes": {"cpu_us": microseconds,
