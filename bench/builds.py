@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.configuration import Config
+from bench.configuration import PEER_BESIDE, Config
 from bench.host import Log
 from bench.stacks import Workspace
 
 
 def builds_for(config: Config) -> list[str]:
-    """The images a configuration runs (the peers run behind nginx-http's nginx)."""
+    """The images a configuration runs (the peers run beside a baked build's nginx, and
+    its database)."""
     if config.build == "native":
         return []
-    if config.build == "peers":
-        return ["nginx-http", "peers"]
+    if config.build in PEER_BESIDE:
+        return [*PEER_BESIDE[config.build].values(), config.build]
     return [config.build]
 
 

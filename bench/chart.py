@@ -25,8 +25,15 @@ COLORS = {
     "sweep-io": "#17becf",
     "variant": "#ff7f0e",
     "native": "#9467bd",
+    "notes": "#8c564b",
+    "page": "#e377c2",
+    "pages-16": "#7f7f7f",
+    "sweep-notes": "#bcbd22",
 }
 HIGHLIGHT = "#d62728"  # the default shape
+# The legend's columns at most, and the height of one of its rows, inches.
+LEGEND_COLUMNS = 3
+LEGEND_ROW_IN = 0.22
 
 
 def charted_keys(results: Results) -> list[str]:
@@ -120,8 +127,8 @@ def draw_latency(
     axis.grid(axis="x", alpha=0.3)
 
 
-def add_legend(figure: Figure, results: Results, keys: list[str]) -> None:
-    """A color per section charted."""
+def add_legend(figure: Figure, results: Results, keys: list[str]) -> int:
+    """A color per section charted, under the title; the legend's rows."""
     shown = [
         section
         for section in COLORS
@@ -129,7 +136,10 @@ def add_legend(figure: Figure, results: Results, keys: list[str]) -> None:
     ]
     handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[section]) for section in shown]
     names = [SECTIONS[section] for section in shown]
-    figure.legend(handles, names, fontsize=7, loc="upper right", ncols=len(names), frameon=False)
+    columns = min(len(names), LEGEND_COLUMNS)
+    figure.legend(handles, names, fontsize=7, loc="upper right", ncols=columns, frameon=False,
+                  bbox_to_anchor=(1, 0.995 - LEGEND_ROW_IN / figure.get_figheight()))  # fmt: skip
+    return -(-len(names) // columns)
 
 
 def add_title(figure: Figure, data: Mapping[str, Any]) -> None:
@@ -164,9 +174,11 @@ def write_chart(data: Mapping[str, Any], path: Path) -> Path:
     limit = rate_limit(keys, summaries)
     draw_rates(left, results, positions, labels, colors, summaries, limit)
     draw_latency(right, positions, colors, summaries)
-    add_legend(figure, results, keys)
+    legend_rows = add_legend(figure, results, keys)
     add_title(figure, data)
-    figure.tight_layout()
+    # Room at the top for the title and the legend under it.
+    top = 1 - (legend_rows + 1.2) * LEGEND_ROW_IN / figure.get_figheight()
+    figure.tight_layout(rect=(0, 0, 1, top))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)

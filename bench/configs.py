@@ -1,8 +1,8 @@
 """What the bench measures: every configuration, in report order, one function per
 family (the shapes, their peers and the ceilings; the sweeps of processes x threads,
 in bench/sweeps.py; the variants, in bench/variant_configs.py; native; the cold start
-variants; the background jobs), and the choice of a run's set. What a configuration is:
-bench/configuration.py.
+variants; the background jobs; the real pages, in bench/page_configs.py), and the
+choice of a run's set. What a configuration is: bench/configuration.py.
 """
 
 from __future__ import annotations
@@ -14,23 +14,20 @@ from bench.configuration import (
     DEFAULT_PLAN,
     FULL_JOBS,
     FULL_QUICK,
+    GRANIAN,
     GRANIAN_WORKERS,
+    GUNICORN_GTHREAD,
+    GUNICORN_SYNC,
     GUNICORN_WORKERS,
     MOUNTED_FILES,
     Config,
     Mount,
 )
+from bench.page_configs import real_page_configs
 from bench.sweeps import sweep_configs, sweep_io_configs
 from bench.variant_configs import variant_configs
 from bench.variants import SITE
 
-GUNICORN_SYNC = ["gunicorn", f"--workers={GUNICORN_WORKERS}", "--bind=0.0.0.0:8000", "main:app"]
-GUNICORN_GTHREAD = [*GUNICORN_SYNC[:-1], "--worker-class=gthread", "--threads=2", "main:app"]
-# granian's defaults otherwise (no access log, HTTP/1 and 2): its WSGI interface.
-GRANIAN = [
-    "granian", "--interface=wsgi", "--host=0.0.0.0", "--port=8000",
-    f"--workers={GRANIAN_WORKERS}", "main:app",
-]  # fmt: skip
 # Jobs posted in each run of a worker's stack: a few seconds of them, one at a time.
 JOBS = 200
 
@@ -236,6 +233,7 @@ def configs() -> list[Config]:
         *native_configs(),
         *cold_configs(),
         *job_configs(),
+        *real_page_configs(),
     ]
 
 

@@ -24,9 +24,12 @@ BENCH_ROOT = Path(__file__).resolve().parent
 # The bench's own files mounted over a project's (the ceilings).
 APPS = BENCH_ROOT / "apps"
 
-# The three baked shapes, the default with each worker, and the images the bench
-# builds itself.
-BUILDS = ("default", "nginx-http", "standalone", "rq", "celery", "peers", "allinone")
+# The three baked shapes, the default with each worker and with PostgreSQL, and the
+# images the bench builds itself.
+BUILDS = (
+    "default", "nginx-http", "standalone", "rq", "celery", "postgres",
+    "peers", "peers-postgres", "allinone",
+)  # fmt: skip
 # The answers each baked build is made with (the rest: cookiecutter.json's defaults).
 BAKED_ANSWERS: dict[str, dict[str, str]] = {
     "default": {},
@@ -34,12 +37,32 @@ BAKED_ANSWERS: dict[str, dict[str, str]] = {
     "standalone": {"server": "standalone"},
     "rq": {"worker": "rq"},
     "celery": {"worker": "celery"},
+    "postgres": {"database": "postgres"},
+}
+# The peers' builds: the answers of the bake whose app they serve (nginx-http's: HTTP
+# from nginx, main.py with ProxyFix), and the services they run beside, each the image
+# of a baked build (nginx-http's nginx; the PostgreSQL bake's database).
+PEER_ANSWERS: dict[str, dict[str, str]] = {
+    "peers": BAKED_ANSWERS["nginx-http"],
+    "peers-postgres": {**BAKED_ANSWERS["nginx-http"], **BAKED_ANSWERS["postgres"]},
+}
+PEER_BESIDE: dict[str, dict[str, str]] = {
+    "peers": {"nginx": "nginx-http"},
+    "peers-postgres": {"nginx": "nginx-http", "db": "postgres"},
 }
 GUNICORN_VERSION = "27.0.1"
 GUNICORN_WORKERS = 4
 GRANIAN_VERSION = "2.8.7"
 # As many as gunicorn's and as the default's processes on 2 cores.
 GRANIAN_WORKERS = 4
+
+GUNICORN_SYNC = ["gunicorn", f"--workers={GUNICORN_WORKERS}", "--bind=0.0.0.0:8000", "main:app"]
+GUNICORN_GTHREAD = [*GUNICORN_SYNC[:-1], "--worker-class=gthread", "--threads=2", "main:app"]
+# granian's defaults otherwise (no access log, HTTP/1 and 2): its WSGI interface.
+GRANIAN = [
+    "granian", "--interface=wsgi", "--host=0.0.0.0", "--port=8000",
+    f"--workers={GRANIAN_WORKERS}", "main:app",
+]  # fmt: skip
 
 # Sections of the report, in order.
 SECTIONS = {
@@ -51,6 +74,11 @@ SECTIONS = {
     "native": "Docker against native",
     "cold": "Cold start variants",
     "jobs": "Background jobs: latency through the queue, cold start with a worker",
+    "notes": "Database page: GET /notes, the newest 50 notes as JSON (PostgreSQL)",
+    "page": "Template page: GET /, a Jinja page of the same 50 notes (PostgreSQL)",
+    "pages-16": "The pages at processes=16 (the bigger host's answer), 256 connections",
+    "pages-cost": "Where the default's time goes on the pages",
+    "sweep-notes": "Default shape with PostgreSQL: processes x threads, GET /notes",
 }
 
 
@@ -113,6 +141,9 @@ class Config:
     count_processes: str = ""
     # wrk connections for this configuration (0: the run's setting).
     connections: int = 0
+    # Notes written into its database (SQL in the db service) once it answers, before
+    # the load: the pages list the newest of them.
+    seed_notes: int = 0
     baseline: str = ""  # the configuration it is a variant of (report: ratio column)
     short: str = ""  # the chart's label (default: the key)
 

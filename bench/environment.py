@@ -1,5 +1,6 @@
 """What a run ran on, recorded in its results: the machine, the versions of what it
-ran (here and in the images), and the app's own cost per request."""
+ran (here and in the images), and the app's own cost per request (the hello page's, and
+the real pages' by package)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.configuration import BENCH_ROOT
-from bench.host import run
+from bench.configuration import BENCH_ROOT, PEER_BESIDE, Config
+from bench.host import BenchError, run
 from bench.images import SECRET_KEY
+from bench.page_configs import PAGES
 from bench.stacks import Workspace
 
 
@@ -80,14 +82,23 @@ def versions(workspace: Workspace, builds: list[str]) -> dict[str, str]:
         )
         found["uwsgi_image"] = in_image("default", "app", ["uwsgi", "--version"])
         found["nginx_image"] = in_image("default", "nginx", ["nginx", "-v"], r"nginx/(\S+)")
-    if "peers" in builds:
-        found["gunicorn"] = in_image("peers", "app", ["gunicorn", "--version"], r"version (\S+)\)")
-        found["granian"] = in_image("peers", "app", ["granian", "--version"], r"(\d\S*)")
+    peers = [build for build in builds if build in PEER_BESIDE]
+    if peers:
+        found["gunicorn"] = in_image(peers[0], "app", ["gunicorn", "--version"], r"version (\S+)\)")
+        found["granian"] = in_image(peers[0], "app", ["granian", "--version"], r"(\d\S*)")
     if "rq" in builds:
         found["rq"] = in_image("rq", "worker", ["rq", "--version"], r"version (\S+)")
         found["redis"] = in_image("rq", "redis", ["redis-server", "--version"], r"v=(\S+)")
     if "celery" in builds:
         found["celery"] = in_image("celery", "worker", ["celery", "--version"], r"^(\S+)")
+    if "postgres" in builds:
+        found["postgres"] = in_image("postgres", "db", ["postgres", "--version"], r"(\d+\.\S+)")
+        for module in ("psycopg", "sqlalchemy"):
+            found[module] = in_image(
+                "postgres",
+                "app",
+                ["python3", "-c", f"import {module}; print({module}.__version__)"],
+            )
     if "allinone" in builds:
         found["nginx_allinone"] = in_image("allinone", "app", ["nginx", "-v"], r"nginx/(\S+)")
     return found
@@ -101,3 +112,17 @@ def app_cost(workspace: Workspace) -> dict[str, float]:
     command += [workspace.images.image("default", "app"), "/bench/app_cost.py", "/app/main.py"]
     output = run([*command, "/bench/raw_wsgi.py"], timeout=300).stdout
     return {name: float(value) for name, value in json.loads(output).items()}
+
+
+def page_cost(workspace: Workspace, config: Config) -> dict[str, dict[str, Any]]:
+    """Each real page's CPU time per request in the app, in-process, by package
+    (bench/apps/app_cost.py --pages): in the app container of `config` (the default
+    shape with PostgreSQL), started and seeded as for its runs, before any load."""
+    script = (BENCH_ROOT / "apps" / "app_cost.py").read_text()
+    paths = [path for path, _ in PAGES.values()]
+    with workspace.started(config) as (target, _):
+        if target is None or not target.app_container:
+            raise BenchError(f"{config.key}: no app container to measure in")
+        command = ["docker", "exec", target.app_container, "python3", "-c", script]
+        output = run([*command, "--pages", "/app/main.py", *paths], timeout=300).stdout
+    return {path: dict(found) for path, found in json.loads(output).items()}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.markdown import number, percent, table, times
+from bench.page_configs import DEFAULT_NOTES, PAGES, default_page_key, page_key
 from bench.results import (
     DEFAULT,
     GRANIAN_ALONE,
@@ -29,6 +30,11 @@ GOAL_VS_RAW_WSGI = 0.65
 GOAL_IMAGE_ABOVE_BASE_MB = 60
 GOAL_COLD_START_S = 5.0
 GOAL_REBUILD_S = 10.0
+GOAL_PAGE_VS_PEERS = 1.0
+GOAL_PAGE_VS_GUNICORN = 1.5
+# The pages' peers, each against the default on the same page.
+PAGE_PEERS = ("gunicorn-sync", "gunicorn-gthread", "granian-nginx", "granian-alone")
+PAGE_NAMES = {"notes": "Database page (GET /notes)", "page": "Template page (GET /)"}
 
 
 @dataclass(frozen=True)
@@ -188,17 +194,74 @@ def errors_goal(results: Results) -> Goal:
     show errors."""
     compared = [
         run for run in results.runs if results.configs.get(run.config, {}).get("section")
-        in ("main", "sweep", "sweep-io", "native")
+        in ("main", "sweep", "sweep-io", "native", "notes", "page", "sweep-notes")
     ]  # fmt: skip
     errors = sum(run.errors for run in compared)
     failing = sorted({run.config for run in compared if run.errors})
     return measured_goal(
-        "Errors (socket errors, non-2xx answers) of the shapes, alternatives, sweep, native",
+        "Errors (socket errors, non-2xx answers) of the shapes, alternatives, sweeps, native, "
+        "pages",
         "0",
         float(errors) if compared else None,
         f"{errors:,}",
         errors == 0,
         f"in {', '.join(failing)}",
+    )
+
+
+def page_vs_peers_goal(results: Results, page: str) -> Goal:
+    """The default against the peer that comes closest to it on a page."""
+    default_key = default_page_key(page)
+    ratios = {
+        peer: ratio(results.rate(default_key), results.rate(page_key(page, peer)))
+        for peer in PAGE_PEERS
+    }
+    measured = {peer: value for peer, value in ratios.items() if value is not None}
+    closest = min(measured, key=lambda peer: measured[peer]) if measured else None
+    lowest = measured[closest] if closest else None
+    closest_key = page_key(page, closest or "")
+    return measured_goal(
+        f"{PAGE_NAMES[page]}: the default against every peer (gunicorn sync and gthread, "
+        "granian behind nginx and alone)",
+        f">= {GOAL_PAGE_VS_PEERS:.1f}x",
+        None if len(measured) < len(PAGE_PEERS) else lowest,
+        f"{times(lowest)} against the closest ({results.label(closest_key)})",
+        lowest is not None and lowest >= GOAL_PAGE_VS_PEERS,
+        f"short by {GOAL_PAGE_VS_PEERS - (lowest or 0):.2f}x; CPU per request: "
+        f"{results.cpu_cell(default_key)} us against {results.cpu_cell(closest_key)} us",
+    )
+
+
+def page_vs_gunicorn_goal(results: Results, page: str) -> Goal:
+    vs_gunicorn = ratio(
+        results.rate(default_page_key(page)), results.rate(page_key(page, "gunicorn-sync"))
+    )
+    return measured_goal(
+        f"{PAGE_NAMES[page]}: the default against gunicorn sync (4 workers) behind the same nginx",
+        f">= {GOAL_PAGE_VS_GUNICORN:.1f}x",
+        vs_gunicorn,
+        times(vs_gunicorn),
+        vs_gunicorn is not None and vs_gunicorn >= GOAL_PAGE_VS_GUNICORN,
+        f"short by {GOAL_PAGE_VS_GUNICORN - (vs_gunicorn or 0):.2f}x",
+    )
+
+
+def big_host_goal(results: Results) -> Goal:
+    """No failed request on either page at processes=16 and 256 connections."""
+    keys = [key for key in results.in_section("pages-16") if key in results.summaries]
+    errors = sum(run.errors for run in results.runs if run.config in keys)
+    kinds: dict[str, int] = {}
+    for key in keys:
+        for kind, count in results.error_kinds(key).items():
+            kinds[kind] = kinds.get(kind, 0) + count
+    detail = ", ".join(f"{kind} {count:,}" for kind, count in kinds.items() if count)
+    return measured_goal(
+        "Failed requests on the pages with processes=16 (the bigger host) at 256 connections",
+        "0",
+        float(errors) if len(keys) == len(PAGES) else None,
+        f"{errors:,}",
+        errors == 0,
+        detail,
     )
 
 
@@ -217,6 +280,10 @@ def goals(results: Results) -> list[Goal]:
         cold_start_goal(results),
         rebuild_goal(results),
         errors_goal(results),
+        *(page_vs_peers_goal(results, page) for page in PAGES),
+        *(page_vs_gunicorn_goal(results, page) for page in PAGES),
+        big_host_goal(results),
+        sweep_goal(results, "sweep-notes", DEFAULT_NOTES, "database page (GET /notes)"),
     ]
 
 

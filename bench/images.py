@@ -16,6 +16,8 @@ from bench.configuration import (
     DEFAULT_PLAN,
     GRANIAN_VERSION,
     GUNICORN_VERSION,
+    PEER_ANSWERS,
+    PEER_BESIDE,
 )
 from bench.docker import LABEL, Compose
 from bench.host import BenchError, run
@@ -39,8 +41,12 @@ class Images:
 
     def services(self, build: str) -> list[str]:
         """The services of a build's stack."""
-        if build in ("default", "nginx-http", "peers"):
+        if build in PEER_BESIDE:
+            return ["app", *PEER_BESIDE[build]]
+        if build in ("default", "nginx-http"):
             return ["app", "nginx"]
+        if build == "postgres":
+            return ["app", "nginx", "db"]
         if build == "rq":
             return ["app", "nginx", "worker", "redis"]
         if build == "celery":
@@ -48,8 +54,9 @@ class Images:
         return ["app"]
 
     def built_services(self, build: str) -> list[str]:
-        """The services whose images a build makes (the peers' nginx is nginx-http's)."""
-        return ["app"] if build == "peers" else self.services(build)
+        """The services whose images a build makes (the peers' nginx and database are
+        those of the build they run beside)."""
+        return ["app"] if build in PEER_BESIDE else self.services(build)
 
     def compose_files(self, build: str) -> list[Path]:
         """The compose files a build's stacks start from (before a config's override)."""
@@ -65,29 +72,8 @@ class Images:
             path = work / f"images-{build}.json"
             path.write_text(json.dumps(images, indent=2))
             return [self.projects.project(build) / "compose.yaml", path]
-        if build == "peers":
-            # The nginx-http stack, its app replaced by gunicorn or granian (its nginx
-            # unchanged), probed as often as the baked app.
-            context = self.peers_context()
-            plan = DEFAULT_PLAN
-            peers = {
-                "services": {
-                    "app": {
-                        "image": self.image("peers", "app"),
-                        "build": {"context": str(context), "args": self.base},
-                        "healthcheck": {
-                            "interval": f"{plan.healthcheck_interval}s",
-                            "timeout": f"{plan.healthcheck_timeout}s",
-                            "start_period": f"{plan.app_start_period}s",
-                            "start_interval": f"{plan.healthcheck_start_interval}s",
-                            "retries": plan.healthcheck_retries,
-                        },
-                    }
-                }
-            }
-            path = work / "images-peers.json"
-            path.write_text(json.dumps(peers, indent=2))
-            return [*self.compose_files("nginx-http"), path]
+        if build in PEER_BESIDE:
+            return self.peer_compose_files(build)
         if build == "allinone":
             context = self.allinone_context()
             compose = {
@@ -108,13 +94,48 @@ class Images:
             return [path]
         raise ValueError(f"no compose files for build {build!r}")
 
-    def peers_context(self) -> Path:
-        context = self.root / "contexts" / "peers"
+    def peer_compose_files(self, build: str) -> list[Path]:
+        """The stack of the bake the peers serve (nginx-http's, with its database where
+        it has one), its app replaced by gunicorn or granian, probed as often as the
+        baked app; its other services the images of the builds they run beside."""
+        plan = DEFAULT_PLAN
+        images = {
+            service: self.image(beside, service) for service, beside in PEER_BESIDE[build].items()
+        }
+        app = {
+            "image": self.image(build, "app"),
+            "build": {"context": str(self.peers_context(build)), "args": self.base},
+            "healthcheck": {
+                "interval": f"{plan.healthcheck_interval}s",
+                "timeout": f"{plan.healthcheck_timeout}s",
+                "start_period": f"{plan.app_start_period}s",
+                "start_interval": f"{plan.healthcheck_start_interval}s",
+                "retries": plan.healthcheck_retries,
+            },
+        }
+        services = {service: {"image": image} for service, image in images.items()}
+        path = self.root / "compose" / f"images-{build}.json"
+        path.write_text(json.dumps({"services": {**services, "app": app}}, indent=2))
+        return [self.peer_project(build) / "compose.yaml", path]
+
+    def peer_project(self, build: str) -> Path:
+        """The bake whose app the peers serve: nginx-http's own, or one with more answers."""
+        if PEER_ANSWERS[build] == BAKED_ANSWERS["nginx-http"]:
+            return self.projects.project("nginx-http")
+        return self.projects.bake(**PEER_ANSWERS[build])
+
+    def peers_context(self, build: str) -> Path:
+        """The peers' image: the app of the bake they serve, its ops/ scripts (the
+        health check, the migrations), its pins less uWSGI's and supervisord's,
+        gunicorn and granian."""
+        context = self.root / "contexts" / build
         if not context.exists():
-            project = self.projects.project("nginx-http")
+            project = self.peer_project(build)
             shutil.copytree(BENCH_ROOT / "images/peers", context)
             copy_app(project, context)
-            shutil.copy(project / "ops/healthcheck.py", context / "healthcheck.py")
+            shutil.copytree(
+                project / "ops", context / "ops", ignore=shutil.ignore_patterns("__pycache__")
+            )
             pins = pinned((project / "requirements.txt").read_text(), ("pyuwsgi", "supervisor"))
             (context / "requirements.txt").write_text(
                 "\n".join([*pins, f"gunicorn=={GUNICORN_VERSION}", f"granian=={GRANIAN_VERSION}"])

@@ -47,9 +47,11 @@ def bake(output_dir: Path, answers: dict[str, str]) -> Path:
 
 
 def copy_app(project: Path, into: Path) -> None:
-    """main.py and the Flask package it serves, from a baked project, into a folder."""
+    """main.py, service.py (which main.py imports) and the Flask package main.py
+    serves, from a baked project, into a folder."""
     into.mkdir(exist_ok=True)
-    shutil.copy(project / "main.py", into / "main.py")
+    for module in ("main.py", "service.py"):
+        shutil.copy(project / module, into / module)
     package = project / "flask_service"
     shutil.copytree(package, into / package.name, ignore=shutil.ignore_patterns("__pycache__"))
 

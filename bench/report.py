@@ -14,6 +14,8 @@ from typing import Any
 from bench.configuration import SECTIONS
 from bench.goals import goals_table
 from bench.markdown import number
+from bench.page_configs import DEFAULT_NOTES, SEEDED_NOTES
+from bench.page_tables import big_host_table, page_table, pages_cost_table
 from bench.results import DEFAULT, NATIVE, Results
 from bench.tables import (
     cold_table,
@@ -46,6 +48,9 @@ def machine_lines(data: Mapping[str, Any]) -> list[str]:
         f"uWSGI {versions.get('uwsgi_host', '?')}, nginx {versions.get('nginx_host', '?')}",
         f"- Background jobs: RQ {versions.get('rq', '?')}, Celery {versions.get('celery', '?')}, "
         f"Redis {versions.get('redis', '?')}",
+        f"- The pages: PostgreSQL {versions.get('postgres', '?')}, "
+        f"psycopg {versions.get('psycopg', '?')}, SQLAlchemy {versions.get('sqlalchemy', '?')}, "
+        f"granian {versions.get('granian', '?')}",
     ]
 
 
@@ -100,6 +105,14 @@ def method(data: Mapping[str, Any]) -> str:
             "resolution (the median and p95 of a round's jobs, then the median of the",
             "rounds'). A job not finished after 10 s is asked for again once every job is",
             "posted, for up to 10 s more; one still not finished is lost.",
+            "The pages: the default shape baked with database=postgres serves its own",
+            "GET /notes (the newest 50 notes as JSON) and GET / (a Jinja page of the same",
+            f"query); once a stack answers, {SEEDED_NOTES} notes are written into its database",
+            "(SQL in the db container) before the load. gunicorn and granian serve the nginx-http",
+            "bake with PostgreSQL (its driver and pins, its settings.py: the same pool rules,",
+            "which outside uWSGI pool two connections per process; the migrations first, as",
+            "the image's own start) beside the same database and nginx. processes=16 is baked",
+            "as an answer, as on a host of 8 CPUs.",
         ]
     )
 
@@ -108,8 +121,12 @@ def section_shown(results: Results, section: str) -> bool:
     """Whether a run has what a section's table needs."""
     if section == "cost":
         return DEFAULT in results.summaries and len(results.summaries) >= 3
-    if section in ("sweep", "sweep-io", "variant"):
+    if section in ("main", "sweep", "sweep-io", "variant", "notes", "page", "pages-16"):
         return bool(results.in_section(section))
+    if section == "sweep-notes":
+        return bool(results.in_section(section))
+    if section == "pages-cost":
+        return DEFAULT_NOTES in results.summaries and "page_cost_us" in results.data
     if section == "native":
         return NATIVE in results.summaries
     if section == "jobs":
@@ -124,8 +141,13 @@ def section_tables(results: Results, cpus: int) -> dict[str, Callable[[], str]]:
     return {
         "main": lambda: main_table(results),
         "cost": lambda: cost_table(results, cpus),
+        "notes": lambda: page_table(results, "notes"),
+        "page": lambda: page_table(results, "page"),
+        "pages-cost": lambda: pages_cost_table(results),
+        "pages-16": lambda: big_host_table(results),
         "sweep": lambda: sweep_table(results, cpus),
         "sweep-io": lambda: sweep_table(results, cpus, "sweep-io"),
+        "sweep-notes": lambda: sweep_table(results, cpus, "sweep-notes"),
         "variant": lambda: variants_table(results),
         "native": lambda: native_table(results),
         "cold": lambda: cold_table(results),

@@ -7,6 +7,7 @@ import statistics
 from collections.abc import Mapping
 from typing import Any
 
+from bench.configuration import PEER_BESIDE
 from bench.markdown import errors_cell
 from bench.stats import Run, Summary, rate_of, summarize
 
@@ -43,8 +44,7 @@ class Results:
 
     def image_size(self, build: str, service: str) -> int | None:
         images = self.data.get("images", {})
-        if service == "nginx" and build == "peers":
-            build = "nginx-http"
+        build = PEER_BESIDE.get(build, {}).get(service, build)
         size = images.get(build, {}).get(service)
         return int(size) if size is not None else None
 

@@ -31,10 +31,11 @@ from bench.builds import all_builds, build_images
 from bench.configs import configs, select
 from bench.configuration import Config
 from bench.docker import Resources, remove_leftovers
-from bench.environment import app_cost, machine, versions
+from bench.environment import app_cost, machine, page_cost, versions
 from bench.host import BenchError, check_host
 from bench.measure import JOBS_S, SETTLE_S, Settings, measure_rounds
 from bench.outputs import report_run, rerender
+from bench.page_configs import DEFAULT_NOTES
 from bench.projects import REPO_ROOT, base_images
 from bench.stacks import Workspace
 
@@ -102,6 +103,9 @@ def estimate_s(chosen: list[Config], settings: Settings, builds: int) -> float:
 
     def one_run(config: Config) -> float:
         start = 7.5 if config.cold_start else 3.5
+        if config.seed_notes:
+            # A database to start, migrate and fill first.
+            start += 8
         if not config.load:
             return 5.0
         if config.jobs:
@@ -205,7 +209,30 @@ def build_and_measure(
             "the app's own cost per request, in-process: "
             + ", ".join(f"{k} {v:.1f} us" for k, v in data["app_cost_us"].items())
         )
+    measure_page_cost(workspace, chosen, data, progress)
     measure_rounds(workspace, chosen, settings, data, logs, progress)
+
+
+def measure_page_cost(
+    workspace: Workspace, chosen: list[Config], data: dict[str, Any], progress: Progress
+) -> None:
+    """The pages' own cost per request, in-process, when the run has the default shape
+    on the database page; a failure is the run's note, not its end."""
+    default = [config for config in chosen if config.key == DEFAULT_NOTES]
+    if not default:
+        return
+    try:
+        data["page_cost_us"] = page_cost(workspace, default[0])
+    except (BenchError, ValueError, KeyError) as error:
+        data["failures"].append(f"the pages' in-process cost: {error}")
+        progress(f"the pages' in-process cost FAILED: {str(error)[:2000]}")
+        return
+    progress(
+        "the pages' own cost per request, in-process: "
+        + ", ".join(
+            f"{path} {found['cpu_us']:.0f} us" for path, found in data["page_cost_us"].items()
+        )
+    )
 
 
 def clean_up(resources: Resources, work: Path, logs: Path, progress: Progress) -> None:

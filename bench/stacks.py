@@ -23,13 +23,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.configuration import COMPOSE_FILE, MOUNTED_FILES, Config
+from bench.configuration import COMPOSE_FILE, DEFAULT_PLAN, MOUNTED_FILES, Config
 from bench.docker import LABEL, UP_TIMEOUT_S, Compose, Resources, cgroup_cpu_s, docker_daemons_cpu_s
 from bench.host import BenchError, run
 from bench.images import Images
 from bench.native import NativeRun
 from bench.projects import Projects
 from bench.target import Target, explaining_errors
+
+SERVICE_OF_CONTAINER = '{{.Id}} {{index .Config.Labels "com.docker.compose.service"}}'
+# The baked project's database (its project_slug) and the notes the pages list: a line
+# of text each, the newest a minute apart.
+DATABASE = DEFAULT_PLAN.answers["project_slug"]
+SEED_NOTES = (
+    "INSERT INTO notes (text, created_at) SELECT"
+    " 'Note ' || n || ': a line of text, as someone would leave one on a page.',"
+    " now() - make_interval(mins => {count} - n) FROM generate_series(1, {count}) AS n"
+)
 
 
 class Stacks:
@@ -76,6 +86,29 @@ class Stacks:
         path.write_text(json.dumps({"services": services}, indent=2))
         return [*files, path]
 
+    def container_services(
+        self, project: str, files: list[Path], env: dict[str, str]
+    ) -> dict[str, str]:
+        """The stack's containers (their full ids) and the service each runs."""
+        short_ids = self.compose.run(project, files, ["ps", "--quiet"], env=env).stdout.split()
+        found = {}
+        for short in short_ids:
+            output = run(["docker", "inspect", "--format", SERVICE_OF_CONTAINER, short]).stdout
+            container_id, service = output.split()
+            found[container_id] = service
+        return found
+
+    def seed_notes(self, project: str, files: list[Path], env: dict[str, str], count: int) -> None:
+        """`count` notes written by the database's superuser, on the db container's own
+        socket, into the table the app's migrations made (it answers, so they ran)."""
+        sql = SEED_NOTES.format(count=count)
+        psql = ["psql", "--no-psqlrc", "--set", "ON_ERROR_STOP=1", "--dbname", DATABASE]
+        result = self.compose.run(
+            project, files, ["exec", "-T", "db", *psql, "--command", sql], env=env
+        )
+        if result.stdout.split() != ["INSERT", "0", str(count)]:
+            raise BenchError(f"seeding {count} notes: {result.stdout.strip()}")
+
     @contextlib.contextmanager
     def started(self, config: Config) -> Iterator[tuple[Target | None, float | None]]:
         """Start a configuration from nothing; yield where to send requests (None for
@@ -107,17 +140,16 @@ class Stacks:
                 if config.front != "app" and not config.services
                 else front
             )
-            ids = self.compose.run(project, files, ["ps", "--quiet"], env=env).stdout.split()
-            ids = [
-                run(["docker", "inspect", "--format", "{{.Id}}", short]).stdout.strip()
-                for short in ids
-            ]
+            services = self.container_services(project, files, env)
+            ids = list(services)
 
             def cpu() -> dict[str, float]:
-                stack = [cgroup_cpu_s(container_id) for container_id in ids]
+                stack = {container_id: cgroup_cpu_s(container_id) for container_id in ids}
                 found = {"docker": docker_daemons_cpu_s(ids)}
-                if all(value is not None for value in stack):
-                    found["stack"] = sum(value or 0.0 for value in stack)
+                if all(value is not None for value in stack.values()):
+                    found["stack"] = sum(value or 0.0 for value in stack.values())
+                    for container_id, value in stack.items():
+                        found[f"service_{services[container_id]}"] = value or 0.0
                 return found
 
             target = Target(
@@ -126,12 +158,15 @@ class Stacks:
                 netns_pid=self.compose.pid(front),
                 container=front,
                 app_pid=self.compose.pid(app),
+                app_container=app,
                 error_logs=lambda: explaining_errors(
                     self.compose.run(project, files, ["logs", "--no-color"], env=env, check=False)
                 ),
             )
             try:
                 target.wait_ready()
+                if config.seed_notes:
+                    self.seed_notes(project, files, env, config.seed_notes)
             except BenchError as error:
                 logs = self.compose.logs(project, files, env)
                 raise BenchError(f"{config.key}: {error}\n--- logs\n{logs}") from error

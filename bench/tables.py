@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bench.configuration import DEFAULT_PLAN
 from bench.markdown import number, percent, rate_cell, table, times
+from bench.page_configs import DEFAULT_NOTES, DEFAULT_PAGE
 from bench.results import (
     DEFAULT,
     GUNICORN,
@@ -75,8 +76,12 @@ def main_table(results: Results) -> str:
     )
 
 
+# Each sweep's default: the configuration its points are set against.
+SWEEP_DEFAULTS = {"sweep": DEFAULT, "sweep-io": IO_DEFAULT, "sweep-notes": DEFAULT_NOTES}
+
+
 def sweep_table(results: Results, cpus: int, section: str = "sweep") -> str:
-    default_key = DEFAULT if section == "sweep" else IO_DEFAULT
+    default_key = SWEEP_DEFAULTS[section]
     keys = [default_key, *(key for key in results.in_section(section) if key != default_key)]
     rates = {key: results.rate(key) for key in keys}
     best = max((rate for rate in rates.values() if rate is not None), default=None)
@@ -86,7 +91,7 @@ def sweep_table(results: Results, cpus: int, section: str = "sweep") -> str:
         label = (
             f"{2 * cpus} processes x {DEFAULT_PLAN.threads} threads: auto (default)"
             if key == default_key
-            else results.label(key).removesuffix(", GET /io")
+            else results.label(key).split(", GET /")[0]
         )
         rows.append(
             [
@@ -164,6 +169,8 @@ COSTS = (
     ("health probes, every 10 s once healthy (exec in both containers)", DEFAULT, NO_PROBES),
     ("TCP between the containers instead of the unix socket", "tcp", DEFAULT),
     ("Docker (containers, log driver, health checks) against native", DEFAULT, NATIVE),
+    ("GET /notes instead of the hello page: a query of 50 notes, as JSON", DEFAULT_NOTES, DEFAULT),
+    ("GET /: the same notes in a Jinja page instead of JSON", DEFAULT_PAGE, DEFAULT_NOTES),
 )
 
 

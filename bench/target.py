@@ -13,20 +13,22 @@ from bench.host import BenchError, run
 READY_TIMEOUT_S = 120
 
 
-NOT_OK = re.compile(r'" (?!200 |499 )[1-5][0-9][0-9] ')
+# An answer other than 200 (or a client's 499) in nginx's access log, its combined or
+# its JSON format.
+NOT_OK = re.compile(r'" (?!200 |499 )[1-5][0-9][0-9] |"status":(?!200,|499,)[1-5][0-9][0-9],')
 EXPLAINING = re.compile(
     r"\[(error|crit|alert|emerg)\]|killed|harakiri|Seeya|Respawned|listen queue|"
-    r"Traceback|Error|unavailable|refused",
+    r"Traceback|Error|unavailable|refused|[0-9]{3} for [A-Z]+ /",
 )
 
 
 def explaining_errors(result: subprocess.CompletedProcess[str], most: int = 200) -> str:
-    """The log lines that explain a run's errors, the first `most` of them."""
+    """The log lines that explain a run's errors, the last `most` of them (the first are
+    often nginx's while the app was starting, before the load)."""
     lines = (result.stdout + result.stderr).splitlines()
     found = [line for line in lines if NOT_OK.search(line) or EXPLAINING.search(line)]
-    return "\n".join(found[:most]) + (
-        f"\n... {len(found) - most} more" if len(found) > most else ""
-    )
+    earlier = f"... {len(found) - most} earlier\n" if len(found) > most else ""
+    return earlier + "\n".join(found[-most:])
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Target:
     netns_pid: int | None = None
     container: str = ""
     app_pid: int | None = None
+    # The app's container (the front's own when the app faces clients); "" natively.
+    app_container: str = ""
     # The stack's log lines that explain errors (non-200 answers, nginx errors,
     # uWSGI's worker messages), for a run that had some.
     error_logs: Callable[[], str] = lambda: ""

@@ -9,13 +9,21 @@ import re
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 import yaml
 
 from bench import jobs, wrk
+from bench.apps import app_cost
 from bench.chart import write_chart
 from bench.configs import configs, select
-from bench.configuration import BAKED_ANSWERS, COMPOSE_FILE, DEFAULT_PLAN, MOUNTED_FILES
+from bench.configuration import (
+    BAKED_ANSWERS,
+    COMPOSE_FILE,
+    DEFAULT_PLAN,
+    MOUNTED_FILES,
+    SECTIONS,
+)
 from bench.docker import Compose, Resources
 from bench.goals import goals
 from bench.images import Images
@@ -35,11 +43,21 @@ from bench.variants import Edit
 from conftest import Bake
 from helpers import template_file
 
+PAGE_SERVERS = (
+    "nginx-uwsgi",
+    "gunicorn-sync",
+    "gunicorn-gthread",
+    "granian-nginx",
+    "granian-alone",
+)
 WRK_OUTPUT = template_file("tests/data/wrk")
 # bench/job_client.py's output, from a run of `python -m bench --jobs`.
 JOBS_OUTPUT = template_file("tests/data/jobs")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DEFAULT_THREADS = DEFAULT_PLAN.threads
+ERRORS_GOAL = (
+    "Errors (socket errors, non-2xx answers) of the shapes, alternatives, sweeps, native, pages"
+)
 
 
 # -- wrk output ------------------------------------------------------------------
@@ -272,8 +290,7 @@ def test_goals_met_and_missed() -> None:
     cold = found["Cold start of the default shape (`up` to healthy)"]
     assert (cold.measured, cold.met) == ("5.0 s", False)
     assert cold.note == "0.0 s over"
-    errors = "Errors (socket errors, non-2xx answers) of the shapes, alternatives, sweep, native"
-    assert found[errors].met is True
+    assert found[ERRORS_GOAL].met is True
 
     slower = goals(Results(results_document(**{**FULL_RATES, "nginx-uwsgi": 3000.0})))
     by_name = {goal.name: goal for goal in slower}
@@ -290,9 +307,7 @@ def test_errors_goal_counts_the_compared_configurations() -> None:
         if run_["config"] in ("standalone", "burst-256"):
             run_["errors"] = 10
     found = {goal.name: goal for goal in goals(Results(data))}
-    errors = found[
-        "Errors (socket errors, non-2xx answers) of the shapes, alternatives, sweep, native"
-    ]
+    errors = found[ERRORS_GOAL]
     # burst-256 is a variant run to show errors; standalone is one of the shapes.
     assert (errors.measured, errors.met, errors.note) == ("30", False, "in standalone")
 
@@ -404,6 +419,160 @@ def test_lost_jobs_show_in_the_table_and_as_errors() -> None:
     )
 
 
+# -- the real pages ---------------------------------------------------------------------
+
+PAGE_RATES = {
+    "notes-nginx-uwsgi": 600.0,
+    "notes-gunicorn-sync": 350.0,
+    "notes-gunicorn-gthread": 340.0,
+    "notes-granian-nginx": 500.0,
+    "notes-granian-alone": 650.0,
+    "page-nginx-uwsgi": 450.0,
+    "page-gunicorn-sync": 280.0,
+    "page-gunicorn-gthread": 270.0,
+    "page-granian-nginx": 400.0,
+    "page-granian-alone": 430.0,
+    "notes-16": 550.0,
+    "page-16": 420.0,
+    "notes-2x1": 640.0,
+    "notes-8x8": 560.0,
+}
+
+
+def pages_document() -> dict[str, Any]:
+    """A results document of the real pages: each container's CPU time per request in
+    every run, and the pages' in-process cost by package."""
+    data = results_document(**PAGE_RATES)
+    for run_ in data["runs"]:
+        run_["notes"].update(
+            cpu_us_service_nginx=150.0, cpu_us_service_app=2500.0, cpu_us_service_db=500.0
+        )
+    data["page_cost_us"] = {
+        "/notes": {
+            "cpu_us": 1300.0,
+            "parts": {"Flask and Werkzeug": 300.0, "SQLAlchemy": 700.0,
+                      "psycopg (the driver)": 200.0,
+                      "the app's own code (its package, service.py)": 100.0},
+        },
+        "/": {"cpu_us": 1800.0, "parts": {"Jinja": 900.0, "SQLAlchemy": 900.0}},
+    }  # fmt: skip
+    return data
+
+
+def table_rows(markdown: str, heading: str) -> dict[str, list[str]]:
+    """The rows of the table under a heading: its first cell, and the others."""
+    section = markdown.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip("|").split("|") for line in section.splitlines() if line.startswith("| ")]
+    return {row[0].strip(): [cell.strip() for cell in row[1:]] for row in rows[1:]}
+
+
+def test_pages_goals() -> None:
+    found = {goal.name: goal for goal in goals(Results(pages_document()))}
+    every_peer = (
+        "the default against every peer (gunicorn sync and gthread, granian behind nginx and alone)"
+    )
+    notes = found[f"Database page (GET /notes): {every_peer}"]
+    assert (notes.measured, notes.met) == (
+        "0.92x against the closest (granian (WSGI), 4 workers, alone (clients straight to it))",
+        False,
+    )
+    assert notes.note.startswith("short by 0.08x; CPU per request: 3,333 + 50 us against 3,077")
+    page = found[f"Template page (GET /): {every_peer}"]
+    assert (page.measured[:5], page.met) == ("1.05x", True)
+    vs_gunicorn = "the default against gunicorn sync (4 workers) behind the same nginx"
+    assert found[f"Database page (GET /notes): {vs_gunicorn}"].measured == "1.71x"
+    assert found[f"Template page (GET /): {vs_gunicorn}"].met is True
+    sweep = found["Default shape against the best processes x threads, database page (GET /notes)"]
+    assert (sweep.measured, sweep.met) == (
+        "94% of the best (2 processes x 1 thread, GET /notes)",
+        True,
+    )
+    big_host = "Failed requests on the pages with processes=16 (the bigger host) at 256 connections"
+    assert (found[big_host].measured, found[big_host].met) == ("0", True)
+
+    data = pages_document()
+    for run_ in data["runs"]:
+        if run_["config"] == "page-16" and run_["round"] == 1:
+            run_["errors"] = 7
+            run_["notes"]["error_detail"] = {"timeout": 2, "non_2xx": 5}
+    failed = {goal.name: goal for goal in goals(Results(data))}[big_host]
+    assert (failed.measured, failed.met, failed.note) == ("7", False, "timeout 2, non_2xx 5")
+    # Not measured without every peer.
+    partial = pages_document()
+    partial["runs"] = [r for r in partial["runs"] if r["config"] != "notes-granian-alone"]
+    assert {goal.name: goal for goal in goals(Results(partial))}[
+        f"Database page (GET /notes): {every_peer}"
+    ].met is None
+
+
+def test_pages_tables() -> None:
+    data = pages_document()
+    for run_ in data["runs"]:
+        if run_["config"] == "page-16":
+            run_["errors"] = 3
+            run_["notes"]["error_detail"] = {"read": 1, "non_2xx": 2}
+    markdown = render_markdown(data, "chart.png")
+    notes = table_rows(markdown, SECTIONS["notes"])
+    default = next(row for label, row in notes.items() if label.startswith("nginx-uwsgi (default)"))
+    # rate, the default against it, x gunicorn sync, p50, p99, errors, CPU, per container
+    assert default == [
+        "600 (540-660)", "1.00x", "1.71x", "10.0", "50.0", "0", "3,333 + 50", "150 / 2,500 / 500",
+    ]  # fmt: skip
+    granian = notes["granian (WSGI), 4 workers, alone (clients straight to it)"]
+    assert granian[:3] == ["650 (585-715)", "0.92x", "1.86x"]
+    assert len(table_rows(markdown, SECTIONS["page"])) == 5
+    big_host = table_rows(markdown, SECTIONS["pages-16"])
+    row = big_host["nginx-uwsgi, GET /: processes=16 x 16 threads, 256 connections"]
+    # errors in all, socket errors, non-2xx
+    assert row[1] == "0.93x of page-nginx-uwsgi"
+    assert row[4:7] == ["**9** (read 3, non_2xx 6)", "3", "6"]
+    cost = table_rows(markdown, SECTIONS["pages-cost"])
+    assert cost["nginx (its container)"] == ["150", "150"]
+    uwsgi = next(row for label, row in cost.items() if label.startswith("uWSGI"))
+    assert uwsgi == ["1,200", "700"]
+    assert cost["the app in-process: SQLAlchemy"] == ["700", "900"]
+    assert cost["the app in-process: Jinja"] == ["-", "900"]
+    assert cost["PostgreSQL (its container)"] == ["500", "500"]
+    sweep = table_rows(markdown, SECTIONS["sweep-notes"])
+    assert sweep["2 processes x 1 thread"][1] == "100%"
+    assert sweep[f"4 processes x {DEFAULT_THREADS} threads: auto (default)"][1] == "94%"
+
+
+def test_app_cost_gives_each_package_its_time() -> None:
+    """bench/apps/app_cost.py: a function's own time goes to its package; the standard
+    library's and builtins' to their callers', in proportion; a template's to Jinja."""
+    site = "/opt/venv/lib/python3.13/site-packages"
+    orm = (f"{site}/sqlalchemy/orm/loading.py", 1, "instances")
+    view = ("/app/flask_service/notes.py", 1, "list_notes")
+    template = ("/app/flask_service/templates/index.html", 1, "root")
+    isoformat = ("~", 0, "<method 'isoformat' of 'datetime.datetime' objects>")
+    helper = ("/usr/lib/python3.13/functools.py", 1, "wrapper")
+    stats = {
+        orm: (1, 1, 0.004, 0.01, {}),
+        view: (1, 1, 0.001, 0.02, {}),
+        template: (1, 1, 0.002, 0.01, {}),
+        isoformat: (4, 4, 0.004, 0.004,
+                    {view: (1, 1, 0.001, 0.001), template: (3, 3, 0.003, 0.003)}),
+        helper: (2, 2, 0.002, 0.002, {isoformat: (2, 2, 0.002, 0.002)}),
+    }  # fmt: skip
+    memo: dict[Any, dict[str, float]] = {}
+    assert app_cost.owners(orm, stats, "/app/", memo) == {"SQLAlchemy": 1.0}
+    assert app_cost.owners(template, stats, "/app/", memo) == {"Jinja": 1.0}
+    shares = app_cost.owners(helper, stats, "/app/", memo)
+    assert shares == pytest.approx({app_cost.APP: 0.25, "Jinja": 0.75})
+    assert app_cost.group_of(f"{site}/psycopg_binary/x.py", "/app/") == "psycopg (the driver)"
+    assert app_cost.group_of(f"{site}/yaml/x.py", "/app/") == app_cost.LIBRARIES
+
+
+def test_app_cost_profiles_a_request() -> None:
+    """A profile of a real request (Jinja rendering a page): shares of 1 in all, Jinja's
+    the largest."""
+    page = jinja2.Environment().from_string("{% for n in numbers %}<li>{{ n }}</li>{% endfor %}")
+    shares = app_cost.cpu_by_package(lambda: page.render(numbers=range(50)) and None, "/app/")
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert max(shares, key=lambda name: shares[name]) == "Jinja"
+
+
 # -- the configurations against the template ---------------------------------------
 
 
@@ -469,7 +638,7 @@ def test_configuration_sets() -> None:
     # Each names a compose project: lowercase letters, digits, hyphens and underscores.
     assert [key for key in keys if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", key)] == []
     quick = [config.key for config in select(every, "quick", [], [])]
-    assert quick == ["nginx-uwsgi", "ceiling-nginx", "native"]
+    assert quick == ["nginx-uwsgi", "ceiling-nginx", "native", "page-nginx-uwsgi"]
     # --jobs: the worker stacks, and the default whose cold start they are set against.
     assert [config.key for config in select(every, "jobs", [], [])] == [
         "nginx-uwsgi", "jobs-rq", "jobs-celery",
@@ -482,6 +651,8 @@ def test_configuration_sets() -> None:
         *("allinone", "ceiling-nginx", "ceiling-raw-wsgi", "native", "tcp", "uwsgi-log"),
         *("granian-nginx", "granian-alone", "io-default", "no-probes"),
         *("jobs-rq", "jobs-celery"),
+        *(f"{page}-{server}" for page in ("notes", "page") for server in PAGE_SERVERS),
+        *("notes-16", "page-16", "notes-2x1", "notes-8x8"),
     }
     assert required <= full
     assert [c.key for c in select(every, "full", ["tcp", "native"], ["native"])] == ["tcp"]

@@ -40,8 +40,9 @@ def run(config: str, rate: float, round_: int = 0, **fields: Any) -> Run:
 
 
 def test_quick_bench_run(tmp_path: Path) -> None:
-    """`python -m bench --quick`: the default shape, the nginx ceiling and the native
-    run, 1 s each; its report; and nothing of it left in Docker afterwards."""
+    """`python -m bench --quick`: the default shape, the nginx ceiling, the native run
+    and the template page of the default shape with PostgreSQL (its notes seeded), 1 s
+    each; its report; and nothing of it left in Docker afterwards."""
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--results-dir", str(tmp_path)],
         cwd=TEMPLATE_ROOT,
@@ -54,16 +55,25 @@ def test_quick_bench_run(tmp_path: Path) -> None:
     [folder] = [path for path in tmp_path.iterdir() if path.is_dir()]
     data = json.loads((folder / "results.json").read_text())
     measured = {run_["config"]: run_ for run_ in data["runs"]}
-    assert sorted(measured) == ["ceiling-nginx", "native", "nginx-uwsgi"]
+    assert sorted(measured) == ["ceiling-nginx", "native", "nginx-uwsgi", "page-nginx-uwsgi"]
     for run_ in measured.values():
         assert run_["requests_per_second"] > 0 and run_["errors"] == 0, run_
         assert 0 < run_["p50_ms"] <= run_["p99_ms"], run_
     assert measured["nginx-uwsgi"]["cold_start_s"] > 0
     assert data["rebuild_s"]["default"] > 0
     assert data["images"]["default"]["app"] > data["base_images"]["PYTHON_IMAGE"]["size"]
+    # Each container's CPU time, PostgreSQL's too.
+    page = measured["page-nginx-uwsgi"]["notes"]
+    assert min(page[f"cpu_us_service_{name}"] for name in ("nginx", "app", "db")) > 0, page
     table = (folder / "table.md").read_text()
     assert render_markdown(data, "chart.png") == table
-    for line in ("## Goals", "| nginx-uwsgi (default)", "| ceiling: nginx", "## Docker against"):
+    for line in (
+        "## Goals",
+        "| nginx-uwsgi (default)",
+        "| ceiling: nginx",
+        "## Docker against",
+        "## Template page: GET /",
+    ):
         assert line in table
     assert (folder / "chart.png").read_bytes().startswith(PNG_SIGNATURE)
     for path in result.stdout.splitlines()[-3:]:

@@ -1,4 +1,4 @@
-"""The notes and their migrations, on an SQLite file of the test's own."""
+"""The notes and their migrations, on an SQLite file of the test's own (conftest's app)."""
 
 from pathlib import Path
 
@@ -10,18 +10,6 @@ from sqlalchemy import inspect
 
 from {{ cookiecutter.project_slug }} import create_app
 from {{ cookiecutter.project_slug }}.extensions import db
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Flask:
-    """The app on a new database of its own (conftest's app, here on a file of the test's),
-    brought to head by the migrations, as on a start."""
-    app = create_app(
-        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite3'}"}
-    )
-    with app.app_context():
-        upgrade()
-    return app
 
 
 def test_a_note_is_kept(client: FlaskClient) -> None:
@@ -37,6 +25,16 @@ def test_the_newest_note_comes_first(client: FlaskClient) -> None:
     for text in ("first", "second"):
         assert client.post("/notes", json={"text": text}).status_code == 201
     assert [note["text"] for note in client.get("/notes").json["notes"]] == ["second", "first"]
+
+
+def test_the_home_page_lists_the_newest_notes(client: FlaskClient) -> None:
+    assert "No notes yet." in client.get("/").text
+    for text in ("first", "second <b>"):
+        assert client.post("/notes", json={"text": text}).status_code == 201
+    page = client.get("/")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    # Newest first, as on /notes, and escaped.
+    assert 0 < page.text.index("second &lt;b&gt;") < page.text.index("first")
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .extensions import db
 
 NOTE_LENGTH = 500
+# The most notes a page lists (GET /notes, the home page).
+PAGE_SIZE = 50
 
 
 class Note(db.Model):  # type: ignore[name-defined]
-    """A short text someone left, newest first on /notes."""
+    """A short text someone left, newest first on /notes and the home page."""
 
     __tablename__ = "notes"
 
@@ -30,3 +32,8 @@ class Note(db.Model):  # type: ignore[name-defined]
 
     def as_json(self) -> dict[str, object]:
         return {"id": self.id, "text": self.text, "created_at": self.created_at.isoformat()}
+
+
+def newest_notes() -> list[Note]:
+    """The newest notes, newest first: what /notes returns and the home page lists."""
+    return list(db.session.scalars(db.select(Note).order_by(Note.id.desc()).limit(PAGE_SIZE)))

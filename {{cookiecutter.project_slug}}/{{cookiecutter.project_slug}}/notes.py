@@ -5,18 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, abort, request
 
 from .extensions import db
-from .models import NOTE_LENGTH, Note
+from .models import NOTE_LENGTH, Note, newest_notes
 
 blueprint = Blueprint("notes", __name__)
-
-# The most notes one GET returns.
-PAGE_SIZE = 50
 
 
 @blueprint.get("/notes")
 def list_notes() -> dict[str, object]:
-    notes = db.session.scalars(db.select(Note).order_by(Note.id.desc()).limit(PAGE_SIZE))
-    return {"notes": [note.as_json() for note in notes]}
+    return {"notes": [note.as_json() for note in newest_notes()]}
 
 
 @blueprint.post("/notes")

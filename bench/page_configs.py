@@ -1,0 +1,166 @@
+"""The real pages: the default shape baked with PostgreSQL, its database page
+(GET /notes, the newest 50 notes as JSON) and its template page (GET /, a Jinja page of
+the same query), each against gunicorn and granian serving the same bake with the same
+pool rules (its settings.py); the same pages at processes=16, the bigger host's answer,
+under 256 connections; and the database page's processes x threads."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from bench.configuration import (
+    FULL,
+    FULL_QUICK,
+    GRANIAN,
+    GRANIAN_WORKERS,
+    GUNICORN_GTHREAD,
+    GUNICORN_SYNC,
+    GUNICORN_WORKERS,
+    Config,
+)
+from bench.sweeps import default_point, threads_label
+from bench.variants import UWSGI_INI
+
+# Each page: what wrk asks for, what it is.
+PAGES = {
+    "notes": ("/notes", "GET /notes"),
+    "page": ("/", "GET /"),
+}
+# More notes than a page lists (50).
+SEEDED_NOTES = 60
+# The quick run's proof of the pages' path (the PostgreSQL bake, its notes seeded, the
+# query rendered by Jinja through the default stack): the default on this page.
+QUICK_PAGE = "page"
+BIG_HOST_PROCESSES = 16
+BIG_HOST_CONNECTIONS = 256
+# processes x threads on the database page, around the default: one slot per CPU, one
+# thread per process, and as many threads as wrk's 64 connections.
+NOTES_SWEEP = ((2, 1), (4, 1), (8, 1), (4, 4), (8, 8), (2, 32))
+
+
+def page_key(page: str, server: str) -> str:
+    return f"{page}-{server}"
+
+
+def default_page_key(page: str) -> str:
+    return page_key(page, "nginx-uwsgi")
+
+
+# The default shape on the database page: the sweep's default, and where the pages'
+# in-process cost is measured (its app container).
+DEFAULT_NOTES = default_page_key("notes")
+DEFAULT_PAGE = default_page_key("page")
+
+
+def page_fields(page: str) -> dict[str, Any]:
+    """Config fields that send wrk to a page of a database with notes in it."""
+    return {"path": PAGES[page][0], "seed_notes": SEEDED_NOTES}
+
+
+def migrated_first(command: list[str]) -> list[str]:
+    """A peer's command after the database is migrated to head, as the app image's own
+    start does it (ops/migrate.py)."""
+    return ["sh", "-c", f"python3 ops/migrate.py && exec {shlex.join(command)}"]
+
+
+def peer_page(
+    page: str, server: str, label: str, command: list[str], short: str, **kw: Any
+) -> Config:
+    """gunicorn or granian serving the PostgreSQL bake's app on a page."""
+    override = {"app": {"command": migrated_first(command)}}
+    return Config(
+        page_key(page, server), label, page, "peers-postgres", override=override,
+        baseline=default_page_key(page), short=f"{PAGES[page][1]}: {short}",
+        **page_fields(page), **kw,
+    )  # fmt: skip
+
+
+def page_configs(page: str) -> list[Config]:
+    """The default shape on one page, then each peer on it."""
+    processes, threads = default_point()
+    return [
+        Config(
+            default_page_key(page),
+            f"nginx-uwsgi (default): {processes} processes x {threads} threads, "
+            f"a pool of {threads} connections each",
+            page,
+            "postgres",
+            short=f"{PAGES[page][1]}: nginx-uwsgi (default)",
+            sets=FULL_QUICK if page == QUICK_PAGE else FULL,
+            **page_fields(page),
+        ),
+        peer_page(
+            page, "gunicorn-sync",
+            f"gunicorn sync, {GUNICORN_WORKERS} workers, behind the same nginx",
+            GUNICORN_SYNC, short="gunicorn sync 4",
+        ),
+        peer_page(
+            page, "gunicorn-gthread",
+            f"gunicorn gthread, {GUNICORN_WORKERS} workers x 2 threads, behind the same nginx",
+            GUNICORN_GTHREAD, short="gunicorn gthread 4x2",
+        ),
+        peer_page(
+            page, "granian-nginx",
+            f"granian (WSGI), {GRANIAN_WORKERS} workers, behind the same nginx",
+            GRANIAN, short=f"granian {GRANIAN_WORKERS}, behind nginx",
+        ),
+        peer_page(
+            page, "granian-alone",
+            f"granian (WSGI), {GRANIAN_WORKERS} workers, alone (clients straight to it)",
+            GRANIAN, short=f"granian {GRANIAN_WORKERS}, alone",
+            front="app", front_port=8000, services=("app", "db"),
+        ),
+    ]  # fmt: skip
+
+
+def big_host_configs() -> list[Config]:
+    """Both pages with the processes `auto` gives a host of 8 CPUs, at 256 connections:
+    the errors the connection budget is there to prevent."""
+    threads = default_point()[1]
+    return [
+        Config(
+            f"{page}-{BIG_HOST_PROCESSES}",
+            f"nginx-uwsgi, {PAGES[page][1]}: processes={BIG_HOST_PROCESSES} x {threads} threads, "
+            f"{BIG_HOST_CONNECTIONS} connections",
+            "pages-16",
+            "postgres",
+            answers={"processes": str(BIG_HOST_PROCESSES)},
+            varies=(UWSGI_INI,),
+            connections=BIG_HOST_CONNECTIONS,
+            baseline=default_page_key(page),
+            short=f"{PAGES[page][1]}: {BIG_HOST_PROCESSES} processes, 256 connections",
+            **page_fields(page),
+        )
+        for page in PAGES
+    ]
+
+
+def notes_sweep_configs() -> list[Config]:
+    """The default shape with PostgreSQL baked with other processes x threads (a pool of
+    `threads` each, as its settings.py has it), on the database page."""
+    return [
+        Config(
+            page_key("notes", f"{processes}x{threads}"),
+            f"{threads_label(processes, threads)}, GET /notes",
+            "sweep-notes",
+            "postgres",
+            answers={"processes": str(processes), "threads": str(threads)},
+            varies=(UWSGI_INI,),
+            baseline=default_page_key("notes"),
+            short=f"/notes: {processes} processes x {threads}",
+            **page_fields("notes"),
+        )
+        for processes, threads in NOTES_SWEEP
+        if (processes, threads) != default_point()
+    ]
+
+
+def real_page_configs() -> list[Config]:
+    """Every configuration of the real pages, in report order."""
+    return [
+        *page_configs("notes"),
+        *page_configs("page"),
+        *big_host_configs(),
+        *notes_sweep_configs(),
+    ]
