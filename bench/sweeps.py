@@ -70,7 +70,9 @@ def io_wait_route() -> dict[str, Any]:
     """Config fields that send wrk to the I/O-bound route (bench/apps/io_wait.py)."""
     return {
         "path": "/io",
-        "env": IO_WAIT,
+        # In the container only: as a compose variable it would also be the image's build
+        # argument, and compose would build an image of the app without io_wait.py.
+        "override": {"app": {"environment": IO_WAIT}},
         "mounts": (Mount("app", "/app/io_wait.py", APPS / "io_wait.py"),),
     }
 
