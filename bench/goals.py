@@ -55,28 +55,34 @@ def measured_goal(
     return Goal(name, target, shown, met, "" if met else note)
 
 
-def vs_gunicorn_goal(results: Results) -> Goal:
-    vs_gunicorn = ratio(results.rate(DEFAULT), results.rate(GUNICORN))
+def ratio_goal(name: str, target: float, value: float | None, note: str = "") -> Goal:
+    """A ratio that should be at least `target`; when missed, by how much (and `note`)."""
+    short = f"short by {target - (value or 0):.2f}x"
     return measured_goal(
+        name,
+        f">= {target:.1f}x",
+        value,
+        times(value),
+        value is not None and value >= target,
+        f"{short}; {note}" if note else short,
+    )
+
+
+def vs_gunicorn_goal(results: Results) -> Goal:
+    return ratio_goal(
         "Default shape against gunicorn sync (4 workers) behind the same nginx",
-        f">= {GOAL_VS_GUNICORN:.0f}x",
-        vs_gunicorn,
-        times(vs_gunicorn),
-        vs_gunicorn is not None and vs_gunicorn >= GOAL_VS_GUNICORN,
-        f"short by {GOAL_VS_GUNICORN - (vs_gunicorn or 0):.2f}x",
+        GOAL_VS_GUNICORN,
+        ratio(results.rate(DEFAULT), results.rate(GUNICORN)),
     )
 
 
 def vs_granian_goal(results: Results, key: str, where: str) -> Goal:
-    vs_granian = ratio(results.rate(DEFAULT), results.rate(key))
-    return measured_goal(
+    return ratio_goal(
         f"Default shape against granian (WSGI, 4 workers) {where}",
-        f">= {GOAL_VS_GRANIAN:.1f}x",
-        vs_granian,
-        times(vs_granian),
-        vs_granian is not None and vs_granian >= GOAL_VS_GRANIAN,
-        f"short by {GOAL_VS_GRANIAN - (vs_granian or 0):.2f}x; CPU per request: "
-        f"{results.cpu_cell(DEFAULT)} us against granian's {results.cpu_cell(key)} us",
+        GOAL_VS_GRANIAN,
+        ratio(results.rate(DEFAULT), results.rate(key)),
+        f"CPU per request: {results.cpu_cell(DEFAULT)} us against granian's"
+        f" {results.cpu_cell(key)} us",
     )
 
 
@@ -233,16 +239,10 @@ def page_vs_peers_goal(results: Results, page: str) -> Goal:
 
 
 def page_vs_gunicorn_goal(results: Results, page: str) -> Goal:
-    vs_gunicorn = ratio(
-        results.rate(default_page_key(page)), results.rate(page_key(page, "gunicorn-sync"))
-    )
-    return measured_goal(
+    return ratio_goal(
         f"{PAGE_NAMES[page]}: the default against gunicorn sync (4 workers) behind the same nginx",
-        f">= {GOAL_PAGE_VS_GUNICORN:.1f}x",
-        vs_gunicorn,
-        times(vs_gunicorn),
-        vs_gunicorn is not None and vs_gunicorn >= GOAL_PAGE_VS_GUNICORN,
-        f"short by {GOAL_PAGE_VS_GUNICORN - (vs_gunicorn or 0):.2f}x",
+        GOAL_PAGE_VS_GUNICORN,
+        ratio(results.rate(default_page_key(page)), results.rate(page_key(page, "gunicorn-sync"))),
     )
 
 
