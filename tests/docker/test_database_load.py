@@ -66,6 +66,21 @@ def test_uwsgi_runs_the_processes_the_environment_sets(stack: Stack) -> None:
     assert {len(worker["cores"]) for worker in workers} == {stack.plan.threads}
 
 
+def app_connections(stack: Stack) -> int:
+    """The app's connections to PostgreSQL, the metrics exporter's aside."""
+    sql = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE usename = 'app' AND application_name <> 'metrics'"
+    )
+    return int(psql(stack, sql).split()[2])
+
+
+def test_each_worker_opens_its_pool_as_it_starts(stack: Stack) -> None:
+    """One connection per thread of every worker, open before the load: a burst of
+    requests on a busy host then waits for no new connection."""
+    assert app_connections(stack) == BIG_HOST_PROCESSES * stack.plan.threads
+
+
 def test_256_clients_on_a_database_page_get_200s_or_503s(stack: Stack) -> None:
     started = time.monotonic()
     with Load(
@@ -199,15 +214,30 @@ def test_the_metrics_read_postgresql_as_the_apps_role(stack: Stack) -> None:
     wait_until(scrape_connection_closed, 10)
 
 
+def pool_deferred_lines(stack: Stack) -> list[str]:
+    """The app's log lines of workers that started while the database was unavailable."""
+    messages = [entry["message"] for entry in json_lines(stack.logs("app"))]
+    return [message for message in messages if "the pool opens with the first" in message]
+
+
 def test_a_database_that_is_down_gets_503s_until_it_is_back(stack: Stack) -> None:
     """The db container stopped: each request a 503 with Retry-After and one log line,
-    and the metrics say the database is down; started again, the same pool serves again
-    without a restart of the app."""
+    and the metrics say the database is down; workers reloaded meanwhile start all the
+    same, one line each. Started again, the pools serve again without a restart."""
     before = len(unavailable_lines(stack))
+    deferred = len(pool_deferred_lines(stack))
     stack.run("stop db")
     try:
         replies = refused_replies(stack)
         down = postgres_metrics(stack)
+        # make reload: a chain reload, worker by worker.
+        stack.exec("app", ["sh", "-c", f"echo c > {stack.plan.master_fifo}"])
+
+        def workers_reloaded() -> bool:
+            """every worker started again, its pool left to the first requests"""
+            return len(pool_deferred_lines(stack)) - deferred >= BIG_HOST_PROCESSES
+
+        wait_until(workers_reloaded, 120)
     finally:
         stack.run("start db")
     assert replies == [(503, str(stack.plan.retry_after_s))] * REFUSED_REQUESTS
@@ -217,15 +247,26 @@ def test_a_database_that_is_down_gets_503s_until_it_is_back(stack: Stack) -> Non
 
 
 # In the app container: a database address that takes the connection and never answers
-# (a listening socket nobody accepts on), then GET /notes through the app's factory.
+# (a listening socket nobody accepts on), then GET /notes through the app's factory, with
+# the garbage collector off; then, on the database's side, whether the attempt's
+# connection is still open once the request has its answer.
 SILENT_DATABASE = """
-import socket, time
+import gc, socket, time
+gc.disable()
 listener = socket.create_server(("127.0.0.1", 5499))
 from flask_service import create_app
 client = create_app().test_client()
 started = time.monotonic()
 answer = client.get("/notes")
 print("answered", answer.status_code, answer.headers.get("Retry-After"), time.monotonic() - started)
+attempt, _ = listener.accept()
+attempt.settimeout(1)
+try:
+    while attempt.recv(4096):
+        pass
+    print("attempt closed")
+except TimeoutError:
+    print("attempt still open")
 """
 SILENT_TIMEOUT_S = 2
 
@@ -234,16 +275,18 @@ def test_a_database_that_never_answers_gets_a_503_after_the_connect_timeout(
     stack: Stack,
 ) -> None:
     """PostgreSQL's address takes the connection but never answers (a host gone silent):
-    the new connection fails after the connect timeout (POOL_TIMEOUT_S), and the request
-    gets its 503 with Retry-After, instead of waiting on the system's TCP timeout."""
+    the new connection fails after the connect timeout (CONNECT_TIMEOUT_S), and the request
+    gets its 503 with Retry-After, instead of waiting psycopg's default of 130 s. The
+    attempt's connection is closed by then, not left open until the garbage collector
+    runs: a real server would hold one of its max_connections for it."""
     code, output = stack.exec(
         "app",
         [
             "env",
             "--unset=DATABASE_URL_FILE",
             "DATABASE_URL=postgresql://app:secret@127.0.0.1:5499/app",
-            f"POOL_TIMEOUT_S={SILENT_TIMEOUT_S}",
-            # Bounded: without a connect timeout the request would wait for minutes.
+            f"CONNECT_TIMEOUT_S={SILENT_TIMEOUT_S}",
+            # Bounded: without a connect timeout the request would wait 130 s.
             "timeout",
             "30",
             "python3",
@@ -258,3 +301,4 @@ def test_a_database_that_never_answers_gets_a_503_after_the_connect_timeout(
     assert (status, retry_after) == ("503", str(stack.plan.retry_after_s)), output
     assert SILENT_TIMEOUT_S <= float(seconds) < SILENT_TIMEOUT_S + 3, output
     assert "the database is unavailable" in output
+    assert "attempt closed" in output.splitlines(), output

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from . import {{ "jobs, " if plan.queue }}notes, pages
-from .extensions import db, migrate
+from .extensions import db, migrate{{ ", open_pool" if plan.database == "postgres" }}
 {%- else %}
 from flask import Flask
 
@@ -40,6 +40,10 @@ def register_extensions(app: Flask) -> None:
 {%- if plan.sql %}
     db.init_app(app)
     migrate.init_app(app, db)
+{%- endif %}
+{%- if plan.database == "postgres" %}
+    if app.config["OPEN_POOL_AT_START"]:
+        open_pool(app)
 {%- endif %}
 {%- if plan.worker == "celery" %}
     jobs.celery_init_app(app)

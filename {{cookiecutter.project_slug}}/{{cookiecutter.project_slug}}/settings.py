@@ -39,15 +39,21 @@ def database_url() -> str:
     return url
 
 
-def pool_size() -> int:
-    """The connections a process pools: under uWSGI one per thread of its worker, each
-    running one request at a time; elsewhere (ops/migrate.py, flask commands, jobs) two,
-    as migrate.py holds its lock on one and migrates on the other."""
+def uwsgi_threads() -> int | None:
+    """The threads of this uWSGI worker; None outside uWSGI (ops/migrate.py, flask
+    commands, jobs)."""
     try:
         import uwsgi  # only inside uWSGI's workers
     except ImportError:
-        return 2
+        return None
     return uwsgi.cores
+
+
+def pool_size() -> int:
+    """The connections a process pools: under uWSGI one per thread of its worker, each
+    running one request at a time; elsewhere two, as migrate.py holds its lock on one
+    and migrates on the other."""
+    return uwsgi_threads() or 2
 
 
 SQLALCHEMY_DATABASE_URI = database_url()
@@ -65,11 +71,17 @@ SQLALCHEMY_ENGINE_OPTIONS = {
     "pool_timeout": POOL_TIMEOUT_S,
 }
 {%- if plan.database == "postgres" %}
+# Each uWSGI worker opens its pool as it loads the app (extensions.open_pool), so the
+# first requests after a start find their connections open: a burst of requests
+# opening them all at once on a busy host waits seconds for each.
+OPEN_POOL_AT_START = uwsgi_threads() is not None
+# A new connection to a database that does not answer gives up after this, and the
+# request gets its 503, rather than after psycopg's default of over two minutes: long
+# enough for a burst of new connections on a busy host, and within uWSGI's harakiri.
+# Ref: https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNECT-CONNECT-TIMEOUT
+CONNECT_TIMEOUT_S = int(os.environ.get("CONNECT_TIMEOUT_S", "{{ plan.connect_timeout_s }}"))
 if SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
-    # A database that does not answer fails a new connection in this time, and the
-    # request gets its 503, rather than after the system's TCP timeout of minutes.
-    # Ref: https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNECT-CONNECT-TIMEOUT
-    SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {"connect_timeout": POOL_TIMEOUT_S}
+    SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
 {%- endif %}
 {%- endif %}
 {%- if plan.queue %}
