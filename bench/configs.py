@@ -1,5 +1,6 @@
 """What the bench measures: every configuration, in report order, one function per
-family (the shapes, their peers and the ceilings; the sweeps of processes x threads,
+family (the shapes, their peers and the ceilings; the hello page's gap to granian
+alone, in bench/gap_configs.py; the sweeps of processes x threads,
 in bench/sweeps.py; the variants, in bench/variant_configs.py; native; the cold start
 variants; the background jobs; the real pages, in bench/page_configs.py), and the
 choice of a run's set. What a configuration is: bench/configuration.py.
@@ -23,6 +24,7 @@ from bench.configuration import (
     Config,
     Mount,
 )
+from bench.gap_configs import gap_configs
 from bench.page_configs import real_page_configs
 from bench.sweeps import sweep_configs, sweep_io_configs
 from bench.variant_configs import variant_configs
@@ -227,6 +229,7 @@ def configs() -> list[Config]:
     """Every configuration, in report order."""
     return [
         *main_configs(),
+        *gap_configs(),
         *sweep_configs(),
         *sweep_io_configs(),
         *variant_configs(),

@@ -68,6 +68,7 @@ GRANIAN = [
 SECTIONS = {
     "main": "Shapes, alternatives and ceilings",
     "cost": "Where the time goes",
+    "gap": "The hello page's gap to granian alone, part by part",
     "sweep": "Default shape: processes x threads, CPU-bound (GET /)",
     "sweep-io": "Default shape: processes x threads, I/O-bound (GET /io: a 20 ms wait)",
     "variant": "Default shape and others: transport, logs, nginx, health check",
@@ -77,6 +78,8 @@ SECTIONS = {
     "notes": "Database page: GET /notes, the newest 50 notes as JSON (PostgreSQL)",
     "page": "Template page: GET /, a Jinja page of the same 50 notes (PostgreSQL)",
     "pages-16": "The pages at processes=16 (the bigger host's answer), 256 connections",
+    "overload": f"Overload: the database page at {Plan.overload_factor}x the requests the stack"
+    " serves at once",
     "pages-cost": "Where the default's time goes on the pages",
     "sweep-notes": "Default shape with PostgreSQL: processes x threads, GET /notes",
 }
@@ -141,6 +144,8 @@ class Config:
     count_processes: str = ""
     # wrk connections for this configuration (0: the run's setting).
     connections: int = 0
+    # Count the answers by status (bench/apps/statuses.lua): which errors are 503s.
+    count_statuses: bool = False
     # Notes written into its database (SQL in the db service) once it answers, before
     # the load: the pages list the newest of them.
     seed_notes: int = 0

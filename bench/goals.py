@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.gap_configs import GAP_PARTS
 from bench.markdown import number, percent, table, times
 from bench.page_configs import DEFAULT_NOTES, PAGES, default_page_key, page_key
+from bench.page_tables import overload_errors
 from bench.results import (
     DEFAULT,
     GRANIAN_ALONE,
@@ -19,6 +21,7 @@ from bench.results import (
 )
 from bench.stats import ratio
 from bench.sweeps import IO_DEFAULT
+from hooks.plan import Plan
 
 # The issue's goals.
 GOAL_VS_GUNICORN = 3.0
@@ -200,7 +203,7 @@ def errors_goal(results: Results) -> Goal:
     show errors."""
     compared = [
         run for run in results.runs if results.configs.get(run.config, {}).get("section")
-        in ("main", "sweep", "sweep-io", "native", "notes", "page", "sweep-notes")
+        in ("main", "gap", "sweep", "sweep-io", "native", "notes", "page", "sweep-notes")
     ]  # fmt: skip
     errors = sum(run.errors for run in compared)
     failing = sorted({run.config for run in compared if run.errors})
@@ -265,12 +268,48 @@ def big_host_goal(results: Results) -> Goal:
     )
 
 
+def hello_gap_goal(results: Results) -> Goal:
+    """A report, not a target: the hello page's gap to granian alone, and the effect of
+    the change tried against each part of it (bench/gap_configs.py)."""
+    default = results.rate(DEFAULT)
+    gap = ratio(default, results.rate(GRANIAN_ALONE))
+    effects = {part: ratio(results.rate(key), default) for part, key in GAP_PARTS.items()}
+    shown = ", ".join(f"{part} {times(effect)}" for part, effect in effects.items())
+    return measured_goal(
+        "Hello page: the gap to granian alone, and the change tried against each part of it"
+        " (its req/s against the default's)",
+        "each part measured",
+        None if None in effects.values() else gap,
+        f"{times(gap)} against granian alone; without {shown}",
+        True,
+        "",
+    )
+
+
+def overload_goal(results: Results) -> Goal:
+    """Under overload every answer a 200 or a 503: nothing else, no socket error."""
+    keys = [key for key in results.in_section("overload") if key in results.summaries]
+    errors = sum(overload_errors(results, key) for key in keys)
+    failing = [key for key in keys if overload_errors(results, key)]
+    return measured_goal(
+        f"Overload (the database page at {Plan.overload_factor}x the requests the stack serves"
+        " at once, at the default's processes and at processes=16): answers neither a 200"
+        " nor a 503",
+        "0",
+        float(errors) if keys else None,
+        f"{errors:,}",
+        errors == 0,
+        f"in {', '.join(failing)}",
+    )
+
+
 def goals(results: Results) -> list[Goal]:
     """The issue's goals, measured against this run's figures."""
     return [
         vs_gunicorn_goal(results),
         vs_granian_goal(results, GRANIAN_NGINX, "behind the same nginx"),
         vs_granian_goal(results, GRANIAN_ALONE, "alone"),
+        hello_gap_goal(results),
         sweep_goal(results, "sweep", DEFAULT, "CPU-bound"),
         sweep_goal(results, "sweep-io", IO_DEFAULT, "I/O-bound"),
         probe_cost_goal(results),
@@ -283,6 +322,7 @@ def goals(results: Results) -> list[Goal]:
         *(page_vs_peers_goal(results, page) for page in PAGES),
         *(page_vs_gunicorn_goal(results, page) for page in PAGES),
         big_host_goal(results),
+        overload_goal(results),
         sweep_goal(results, "sweep-notes", DEFAULT_NOTES, "database page (GET /notes)"),
     ]
 

@@ -72,17 +72,22 @@ def queue_jobs(
 
 
 def wrk_output(
-    target: Target, connections: int, seconds: int, latency: bool, settings: Settings
+    target: Target,
+    connections: int,
+    seconds: int,
+    latency: bool,
+    settings: Settings,
+    statuses: bool = False,
 ) -> str:
     """wrk's output of `seconds` of load on the target."""
     command = wrk.command(
-        target.url, seconds, connections, settings.threads, settings.timeout_s, latency
+        target.url, seconds, connections, settings.threads, settings.timeout_s, latency, statuses
     )
     return run(target.wrap(command), timeout=seconds + settings.timeout_s + 60).stdout
 
 
 def measured_load(
-    target: Target, connections: int, settings: Settings
+    target: Target, connections: int, settings: Settings, statuses: bool = False
 ) -> tuple[str, dict[str, float], dict[str, float]]:
     """After the warm-up, the measured run's wrk output, and the target's CPU seconds
     before and after it."""
@@ -92,7 +97,7 @@ def measured_load(
         # queue; let them drain, or the measured run's first connections overflow it.
         time.sleep(SETTLE_S)
     cpu_before = target.cpu()
-    output = wrk_output(target, connections, settings.duration_s, True, settings)
+    output = wrk_output(target, connections, settings.duration_s, True, settings, statuses)
     return output, cpu_before, target.cpu()
 
 
@@ -139,6 +144,8 @@ def load_notes(
         notes["workers"] = workspace.compose.processes(target.container, config.count_processes) - 1
     if result.errors:
         notes["error_detail"] = error_detail(result)
+    if result.statuses:
+        notes["statuses"] = {str(status): count for status, count in result.statuses.items()}
     return notes
 
 
@@ -154,7 +161,9 @@ def load(
     """The configuration, started, under wrk's load: its figures and notes, its wrk
     output (and the stack's logs explaining errors) in logs."""
     connections = config.connections or settings.connections
-    output, cpu_before, cpu_after = measured_load(target, connections, settings)
+    output, cpu_before, cpu_after = measured_load(
+        target, connections, settings, config.count_statuses
+    )
     name = f"{config.key}-round{round_index + 1}"
     (logs / f"wrk-{name}.txt").write_text(output)
     result = wrk.parse(output)

@@ -2,7 +2,8 @@
 (GET /notes, the newest 50 notes as JSON) and its template page (GET /, a Jinja page of
 the same query), each against gunicorn and granian serving the same bake with the same
 pool rules (its settings.py); the same pages at processes=16, the bigger host's answer,
-under 256 connections; and the database page's processes x threads."""
+under 256 connections; the database page under overload; and the database page's
+processes x threads."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import shlex
 from typing import Any
 
 from bench.configuration import (
+    DEFAULT_PLAN,
     FULL,
     FULL_QUICK,
     GRANIAN,
@@ -136,6 +138,37 @@ def big_host_configs() -> list[Config]:
     ]
 
 
+def overload_key(processes: int) -> str:
+    return f"overload-notes-{processes}"
+
+
+def overload_configs() -> list[Config]:
+    """The database page at plan.overload_factor x the requests the stack serves at once
+    (processes x threads), at the default's processes and at the bigger host's, each
+    answer counted by status: every one should be a 200 or a 503 (with Retry-After)."""
+    default_processes, threads = default_point()
+    configs = []
+    for processes in (default_processes, BIG_HOST_PROCESSES):
+        connections = DEFAULT_PLAN.overload_factor * processes * threads
+        configs.append(
+            Config(
+                overload_key(processes),
+                f"nginx-uwsgi, GET /notes: {processes} processes x {threads} threads,"
+                f" {connections} connections ({DEFAULT_PLAN.overload_factor}x)",
+                "overload",
+                "postgres",
+                answers={} if processes == default_processes else {"processes": str(processes)},
+                varies=() if processes == default_processes else (UWSGI_INI,),
+                connections=connections,
+                count_statuses=True,
+                baseline=default_page_key("notes"),
+                short=f"GET /notes: {processes} processes, {connections} connections",
+                **page_fields("notes"),
+            )
+        )
+    return configs
+
+
 def notes_sweep_configs() -> list[Config]:
     """The default shape with PostgreSQL baked with other processes x threads (a pool of
     `threads` each, as its settings.py has it), on the database page."""
@@ -162,5 +195,6 @@ def real_page_configs() -> list[Config]:
         *page_configs("notes"),
         *page_configs("page"),
         *big_host_configs(),
+        *overload_configs(),
         *notes_sweep_configs(),
     ]

@@ -105,6 +105,59 @@ def big_host_table(results: Results) -> str:
     )
 
 
+# Under overload, the answers a client may get: served, or shed (503, Retry-After).
+OVERLOAD_ANSWERS = (200, 503)
+
+
+def overload_errors(results: Results, key: str) -> int:
+    """Requests of an overload run that ended in neither a 200 nor a 503: socket errors
+    (connect, read, write, timeout) and any other status."""
+    socket_errors = sum(
+        count for kind, count in results.error_kinds(key).items() if kind != "non_2xx"
+    )
+    other = sum(
+        count for status, count in results.statuses(key).items() if status not in OVERLOAD_ANSWERS
+    )
+    return socket_errors + other
+
+
+def overload_table(results: Results) -> str:
+    """The database page under overload: the answers by status, and what was neither."""
+    rows = []
+    for key in results.in_section("overload"):
+        summary = results.summaries.get(key)
+        statuses = results.statuses(key)
+        others = {s: count for s, count in statuses.items() if s not in OVERLOAD_ANSWERS}
+        rows.append(
+            [
+                results.label(key),
+                rate_cell(summary),
+                number(summary.p50_ms if summary else None, 1),
+                number(summary.p99_ms if summary else None, 1),
+                number(statuses.get(200, 0)) if summary else "-",
+                number(statuses.get(503, 0)) if summary else "-",
+                ", ".join(f"{status}: {count:,}" for status, count in sorted(others.items()))
+                or "0",
+                number(overload_errors(results, key)) if summary else "-",
+                results.cpu_cell(key),
+            ]
+        )
+    return table(
+        [
+            "Configuration",
+            "req/s median (min-max)",
+            "p50 ms (every answer)",
+            "p99 ms (every answer)",
+            "200",
+            "503",
+            "other statuses",
+            "neither 200 nor 503 (socket errors included)",
+            "CPU us/request (stack + Docker)",
+        ],
+        rows,
+    )
+
+
 def cost_rows(results: Results, page: str) -> dict[str, float | None]:
     """Where the default's CPU time per request goes on a page: its containers, the
     app's own work in-process by package, and the app container's rest (uWSGI)."""

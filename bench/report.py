@@ -15,11 +15,12 @@ from bench.configuration import SECTIONS
 from bench.goals import goals_table
 from bench.markdown import number
 from bench.page_configs import DEFAULT_NOTES, SEEDED_NOTES
-from bench.page_tables import big_host_table, page_table, pages_cost_table
+from bench.page_tables import big_host_table, overload_table, page_table, pages_cost_table
 from bench.results import DEFAULT, NATIVE, Results
 from bench.tables import (
     cold_table,
     cost_table,
+    gap_table,
     jobs_table,
     main_table,
     native_table,
@@ -121,7 +122,17 @@ def section_shown(results: Results, section: str) -> bool:
     """Whether a run has what a section's table needs."""
     if section == "cost":
         return DEFAULT in results.summaries and len(results.summaries) >= 3
-    if section in ("main", "sweep", "sweep-io", "variant", "notes", "page", "pages-16"):
+    if section in (
+        "main",
+        "gap",
+        "sweep",
+        "sweep-io",
+        "variant",
+        "notes",
+        "page",
+        "pages-16",
+        "overload",
+    ):
         return bool(results.in_section(section))
     if section == "sweep-notes":
         return bool(results.in_section(section))
@@ -141,10 +152,12 @@ def section_tables(results: Results, cpus: int) -> dict[str, Callable[[], str]]:
     return {
         "main": lambda: main_table(results),
         "cost": lambda: cost_table(results, cpus),
+        "gap": lambda: gap_table(results),
         "notes": lambda: page_table(results, "notes"),
         "page": lambda: page_table(results, "page"),
         "pages-cost": lambda: pages_cost_table(results),
         "pages-16": lambda: big_host_table(results),
+        "overload": lambda: overload_table(results),
         "sweep": lambda: sweep_table(results, cpus),
         "sweep-io": lambda: sweep_table(results, cpus, "sweep-io"),
         "sweep-notes": lambda: sweep_table(results, cpus, "sweep-notes"),

@@ -72,6 +72,15 @@ class Results:
                     kinds[kind] = kinds.get(kind, 0) + int(count)
         return kinds
 
+    def statuses(self, key: str) -> dict[int, int]:
+        """The answers by status over the rounds (configurations that count them)."""
+        counted: dict[int, int] = {}
+        for run in self.runs:
+            if run.config == key:
+                for status, count in run.notes.get("statuses", {}).items():
+                    counted[int(status)] = counted.get(int(status), 0) + int(count)
+        return counted
+
     def cpu_us(self, key: str) -> float | None:
         """Median CPU microseconds per request: the stack's own and Docker's daemons'."""
         values = [

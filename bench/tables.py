@@ -8,6 +8,7 @@ from bench.markdown import number, percent, rate_cell, table, times
 from bench.page_configs import DEFAULT_NOTES, DEFAULT_PAGE
 from bench.results import (
     DEFAULT,
+    GRANIAN_ALONE,
     GUNICORN,
     MB,
     NATIVE,
@@ -152,6 +153,42 @@ def variants_table(results: Results) -> str:
             "CPU us/request (stack + Docker)",
             "CPU against its baseline",
             "TIME_WAIT after the run (front / app)",
+        ],
+        rows,
+    )
+
+
+def gap_table(results: Results) -> str:
+    """The default, each change against a part of its gap to granian alone, granian alone."""
+    default_rate, granian_rate = results.rate(DEFAULT), results.rate(GRANIAN_ALONE)
+    default_cpu = results.cpu_us(DEFAULT)
+    rows = []
+    for key in [DEFAULT, *results.in_section("gap"), GRANIAN_ALONE]:
+        summary = results.summaries.get(key)
+        rate, cpu = results.rate(key), results.cpu_us(key)
+        saved = default_cpu - cpu if default_cpu is not None and cpu is not None else None
+        rows.append(
+            [
+                results.label(key),
+                rate_cell(summary),
+                times(ratio(rate, default_rate)),
+                times(ratio(rate, granian_rate)),
+                number(summary.p99_ms if summary else None, 1),
+                results.errors(key),
+                results.cpu_cell(key),
+                "-" if key == DEFAULT else number(saved),
+            ]
+        )
+    return table(
+        [
+            "Configuration",
+            "req/s median (min-max)",
+            "against the default",
+            "against granian alone",
+            "p99 ms",
+            "errors",
+            "CPU us/request (stack + Docker)",
+            "CPU us/request saved against the default",
         ],
         rows,
     )

@@ -64,13 +64,16 @@ NO_HTTP_KEEPALIVE = Edit(
     "",
 )
 # nginx-http: nginx keeps its connections to uWSGI open (an upstream block, HTTP/1.1).
+# uWSGI's HTTP listener keeping its connections open between requests (each holds a
+# thread meanwhile).
+HTTP11_SOCKET = Edit(
+    UWSGI_INI,
+    "\nhttp-socket = $(APP_ADDRESS)\n",
+    "\n; HTTP/1.1: nginx keeps its connections open between requests.\n"
+    "http11-socket = $(APP_ADDRESS)\n",
+)
 UPSTREAM_KEEPALIVE = (
-    Edit(
-        UWSGI_INI,
-        "\nhttp-socket = $(APP_ADDRESS)\n",
-        "\n; HTTP/1.1: nginx keeps its connections open between requests.\n"
-        "http11-socket = $(APP_ADDRESS)\n",
-    ),
+    HTTP11_SOCKET,
     Edit(
         SITE,
         "    default 1;\n}\n",

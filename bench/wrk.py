@@ -9,7 +9,8 @@ must not turn into zeros in the table).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 # wrk's own units (format_time_us and format_binary/format_metric in its units.c).
 TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -24,6 +25,9 @@ SOCKET_ERRORS = re.compile(
     re.MULTILINE,
 )
 NON_2XX = re.compile(r"^\s+Non-2xx or 3xx responses: ([0-9]+)\s*$", re.MULTILINE)
+# The answers by status, as bench/apps/statuses.lua prints them when wrk runs it.
+STATUS = re.compile(r"^status ([0-9]{3}) ([0-9]+)$", re.MULTILINE)
+STATUSES_SCRIPT = Path(__file__).resolve().parent / "apps" / "statuses.lua"
 
 
 class WrkOutputError(ValueError):
@@ -44,6 +48,8 @@ class WrkResult:
     write_errors: int = 0
     timeouts: int = 0
     non_2xx: int = 0
+    # The answers by status, when wrk ran bench/apps/statuses.lua; else empty.
+    statuses: dict[int, int] = field(default_factory=dict)
 
     @property
     def socket_errors(self) -> int:
@@ -90,13 +96,21 @@ def parse(output: str) -> WrkResult:
         write_errors=write,
         timeouts=timeout,
         non_2xx=int(non_2xx[1]) if non_2xx else 0,
+        statuses={int(match[1]): int(match[2]) for match in STATUS.finditer(output)},
     )
 
 
 def command(
-    url: str, seconds: float, connections: int, threads: int, timeout_s: float, latency: bool = True
+    url: str,
+    seconds: float,
+    connections: int,
+    threads: int,
+    timeout_s: float,
+    latency: bool = True,
+    statuses: bool = False,
 ) -> list[str]:
-    """The wrk command line for one run against url."""
+    """The wrk command line for one run against url; with `statuses`, counting the
+    answers by status (a Lua call per answer: wrk's own rate is lower with it)."""
     return [
         "wrk",
         f"--threads={threads}",
@@ -104,5 +118,6 @@ def command(
         f"--duration={max(1, round(seconds))}s",
         f"--timeout={max(1, round(timeout_s))}s",
         *(["--latency"] if latency else []),
+        *([f"--script={STATUSES_SCRIPT}"] if statuses else []),
         url,
     ]

@@ -661,3 +661,59 @@ def test_configuration_sets() -> None:
 
 
 # -- a short real run ------------------------------------------------------------------
+
+
+GAP_RATES = {
+    "nginx-uwsgi": 3000.0,
+    "granian-alone": 6000.0,
+    "gap-no-nginx": 4500.0,
+    "gap-1-thread": 3300.0,
+    "gap-bare-app": 3150.0,
+}
+HELLO_GAP = (
+    "Hello page: the gap to granian alone, and the change tried against each part of it"
+    " (its req/s against the default's)"
+)
+
+
+def test_hello_gap_goal_and_table() -> None:
+    data = results_document(**GAP_RATES)
+    gap = {goal.name: goal for goal in goals(Results(data))}[HELLO_GAP]
+    assert (gap.measured, gap.met) == (
+        "0.50x against granian alone; without nginx's hop 1.50x, uWSGI's threads 1.10x,"
+        " the app wrapper in main.py 1.05x",
+        True,
+    )
+    rows = table_rows(render_markdown(data, "chart.png"), SECTIONS["gap"])
+    # rate, against the default, against granian alone, p99, errors, CPU, CPU saved
+    no_nginx = next(row for label, row in rows.items() if label.startswith("without nginx's hop"))
+    assert no_nginx[1:3] == ["1.50x", "0.75x"]
+    assert no_nginx[6] == "222"  # 2e6 / 3000 - 2e6 / 4500 us
+    assert len(rows) == len(GAP_RATES)
+    partial = results_document(**GAP_RATES)
+    partial["runs"] = [r for r in partial["runs"] if r["config"] != "gap-bare-app"]
+    assert {goal.name: goal for goal in goals(Results(partial))}[HELLO_GAP].met is None
+
+
+OVERLOAD_RATES = {"overload-notes-4": 500.0, "overload-notes-16": 400.0}
+OVERLOAD = (
+    "Overload (the database page at 4x the requests the stack serves at once, at the"
+    " default's processes and at processes=16): answers neither a 200 nor a 503"
+)
+
+
+def test_overload_counts_what_is_neither_a_200_nor_a_503() -> None:
+    data = results_document(**OVERLOAD_RATES)
+    for run_ in data["runs"]:
+        run_["notes"]["statuses"] = {"200": 2000, "503": 300}
+    assert {goal.name: goal for goal in goals(Results(data))}[OVERLOAD].measured == "0"
+    for run_ in data["runs"]:
+        if run_["config"] == "overload-notes-16" and run_["round"] == 2:
+            run_["notes"]["statuses"]["502"] = 4
+            run_["notes"]["error_detail"] = {"timeout": 3, "non_2xx": 304}
+    failed = {goal.name: goal for goal in goals(Results(data))}[OVERLOAD]
+    assert (failed.measured, failed.met, failed.note) == ("7", False, "in overload-notes-16")
+    rows = table_rows(render_markdown(data, "chart.png"), SECTIONS["overload"])
+    row = next(row for label, row in rows.items() if "16 processes" in label)
+    # rate, p50, p99, 200, 503, other statuses, neither, CPU
+    assert row[3:7] == ["6,000", "900", "502: 4", "7"]
