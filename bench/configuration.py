@@ -80,6 +80,7 @@ SECTIONS = {
     "pages-16": "The pages at processes=16 (the bigger host's answer), 256 connections",
     "overload": f"Overload: the database page at {Plan.overload_factor}x the requests the stack"
     " serves at once",
+    "pgbouncer": "PgBouncer against a PostgreSQL sized for every pooled connection, GET /notes",
     "pages-cost": "Where the default's time goes on the pages",
     "sweep-notes": "Default shape with PostgreSQL: processes x threads, GET /notes",
 }
@@ -94,6 +95,9 @@ MOUNTED_FILES: dict[str, tuple[str, str]] = {
     SITE: ("nginx", f"/etc/nginx/templates/{Path(SITE).name}"),
 }
 DEFAULT_PLAN = Plan.defaults()
+# The baked project's database (its project_slug), and the role its app connects as.
+DATABASE = DEFAULT_PLAN.answers["project_slug"]
+APP_ROLE = "app"
 
 
 @dataclass(frozen=True)

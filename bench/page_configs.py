@@ -2,8 +2,9 @@
 (GET /notes, the newest 50 notes as JSON) and its template page (GET /, a Jinja page of
 the same query), each against gunicorn and granian serving the same bake with the same
 pool rules (its settings.py); the same pages at processes=16, the bigger host's answer,
-under 256 connections; the database page under overload; and the database page's
-processes x threads."""
+under 256 connections, with the peers at 16 workers on the database page; the database
+page under overload; through PgBouncer instead of a PostgreSQL sized for every pooled
+connection; and the database page's processes x threads."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import shlex
 from typing import Any
 
 from bench.configuration import (
+    APP_ROLE,
+    BENCH_ROOT,
+    DATABASE,
     DEFAULT_PLAN,
     FULL,
     FULL_QUICK,
@@ -36,6 +40,9 @@ SEEDED_NOTES = 60
 QUICK_PAGE = "page"
 BIG_HOST_PROCESSES = 16
 BIG_HOST_CONNECTIONS = 256
+# PgBouncer (bench/images/pgbouncer): the clients it accepts, beyond every pooled
+# connection of the bigger host's workers.
+PGBOUNCER_MAX_CLIENTS = 1024
 # processes x threads on the database page, around the default: one slot per CPU, one
 # thread per process, and as many threads as wrk's 64 connections.
 NOTES_SWEEP = ((2, 1), (4, 1), (8, 1), (4, 4), (8, 8), (2, 32))
@@ -67,13 +74,21 @@ def migrated_first(command: list[str]) -> list[str]:
 
 
 def peer_page(
-    page: str, server: str, label: str, command: list[str], short: str, **kw: Any
+    page: str,
+    server: str,
+    label: str,
+    command: list[str],
+    short: str,
+    section: str = "",
+    baseline: str = "",
+    **kw: Any,
 ) -> Config:
-    """gunicorn or granian serving the PostgreSQL bake's app on a page."""
+    """gunicorn or granian serving the PostgreSQL bake's app on a page (in the page's
+    section, against the default there, unless told otherwise)."""
     override = {"app": {"command": migrated_first(command)}}
     return Config(
-        page_key(page, server), label, page, "peers-postgres", override=override,
-        baseline=default_page_key(page), short=f"{PAGES[page][1]}: {short}",
+        page_key(page, server), label, section or page, "peers-postgres", override=override,
+        baseline=baseline or default_page_key(page), short=f"{PAGES[page][1]}: {short}",
         **page_fields(page), **kw,
     )  # fmt: skip
 
@@ -116,13 +131,23 @@ def page_configs(page: str) -> list[Config]:
     ]  # fmt: skip
 
 
+def big_host_key(page: str) -> str:
+    return f"{page}-{BIG_HOST_PROCESSES}"
+
+
+def with_workers(command: list[str], workers: int) -> list[str]:
+    """A peer's command with another number of workers."""
+    return [f"--workers={workers}" if part.startswith("--workers=") else part for part in command]
+
+
 def big_host_configs() -> list[Config]:
     """Both pages with the processes `auto` gives a host of 8 CPUs, at 256 connections:
-    the errors the connection budget is there to prevent."""
+    the errors the connection budget is there to prevent; then gunicorn sync and granian
+    at as many workers on the database page (a pool of two connections each)."""
     threads = default_point()[1]
-    return [
+    defaults = [
         Config(
-            f"{page}-{BIG_HOST_PROCESSES}",
+            big_host_key(page),
             f"nginx-uwsgi, {PAGES[page][1]}: processes={BIG_HOST_PROCESSES} x {threads} threads, "
             f"{BIG_HOST_CONNECTIONS} connections",
             "pages-16",
@@ -136,6 +161,22 @@ def big_host_configs() -> list[Config]:
         )
         for page in PAGES
     ]
+    peers = [
+        peer_page(
+            "notes", f"{server}-{BIG_HOST_PROCESSES}",
+            f"{name}, GET /notes: {BIG_HOST_PROCESSES} workers, behind the same nginx,"
+            f" {BIG_HOST_CONNECTIONS} connections",
+            with_workers(command, BIG_HOST_PROCESSES),
+            short=f"{short} {BIG_HOST_PROCESSES}, 256 connections",
+            section="pages-16", connections=BIG_HOST_CONNECTIONS,
+            baseline=page_key("notes", server),
+        )
+        for server, name, command, short in (
+            ("gunicorn-sync", "gunicorn sync", GUNICORN_SYNC, "gunicorn sync"),
+            ("granian-nginx", "granian (WSGI)", GRANIAN, "granian behind nginx"),
+        )
+    ]  # fmt: skip
+    return [*defaults, *peers]
 
 
 def overload_key(processes: int) -> str:
@@ -169,6 +210,71 @@ def overload_configs() -> list[Config]:
     return configs
 
 
+def pgbouncer_key(processes: int) -> str:
+    return f"notes-pgbouncer-{processes}"
+
+
+def pgbouncer_override() -> dict[str, dict[str, Any]]:
+    """PgBouncer beside the db service (bench/images/pgbouncer, built at `up`), logging
+    in as the app's role, and the app's DATABASE_URL pointed at it; the password is the
+    bake's own (its .env)."""
+    password = "${POSTGRES_APP_PASSWORD}"
+    return {
+        "pgbouncer": {
+            "build": {
+                "context": str(BENCH_ROOT / "images/pgbouncer"),
+                "args": {"PYTHON_IMAGE": "${PYTHON_IMAGE}"},
+            },
+            "environment": {
+                "DATABASE": DATABASE,
+                "DATABASE_HOST": "db",
+                "DATABASE_USER": APP_ROLE,
+                "DATABASE_PASSWORD": password,
+                "MAX_CLIENTS": str(PGBOUNCER_MAX_CLIENTS),
+            },
+            "depends_on": {"db": {"condition": "service_healthy"}},
+        },
+        "app": {
+            "environment": {
+                "DATABASE_URL": f"postgresql://{APP_ROLE}:{password}@pgbouncer:6432/{DATABASE}"
+            },
+            "depends_on": {"pgbouncer": {"condition": "service_started"}},
+        },
+    }
+
+
+def pgbouncer_configs() -> list[Config]:
+    """The database page through PgBouncer (transaction pooling, its default pool of 20
+    server connections), at the default's processes and connections and at the bigger
+    host's: against the same with the app's pools connected to PostgreSQL itself, sized
+    for every one of them (max_connections)."""
+    default_processes, threads = default_point()
+    configs = []
+    for processes, baseline in (
+        (default_processes, default_page_key("notes")),
+        (BIG_HOST_PROCESSES, big_host_key("notes")),
+    ):
+        big = processes != default_processes
+        connections = BIG_HOST_CONNECTIONS if big else 0
+        configs.append(
+            Config(
+                pgbouncer_key(processes),
+                f"nginx-uwsgi through PgBouncer, GET /notes: {processes} processes x"
+                f" {threads} threads{f', {connections} connections' if big else ''}",
+                "pgbouncer",
+                "postgres",
+                answers={"processes": str(processes)} if big else {},
+                varies=(UWSGI_INI,) if big else (),
+                override=pgbouncer_override(),
+                connections=connections,
+                baseline=baseline,
+                short=f"GET /notes: {processes} processes, through PgBouncer",
+                **page_fields("notes"),
+            )
+        )
+    return configs
+
+
 def notes_sweep_configs() -> list[Config]:
     """The default shape with PostgreSQL baked with other processes x threads (a pool of
     `threads` each, as its settings.py has it), on the database page."""
@@ -196,5 +302,6 @@ def real_page_configs() -> list[Config]:
         *page_configs("page"),
         *big_host_configs(),
         *overload_configs(),
+        *pgbouncer_configs(),
         *notes_sweep_configs(),
     ]

@@ -1,6 +1,6 @@
-"""The real pages' tables: each page against the peers, the pages at processes=16, and
-where the default's time goes on them (its containers, and the app's own work by
-package, in-process)."""
+"""The real pages' tables: each page against the peers, the pages at processes=16, the
+database page through PgBouncer, and where the default's time goes on them (its
+containers, and the app's own work by package, in-process)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ PACKAGES = (
 )
 
 
-def service_cpu_cell(results: Results, key: str) -> str:
+def service_cpu_cell(
+    results: Results, key: str, services: tuple[tuple[str, str], ...] = SERVICES
+) -> str:
     """CPU microseconds per request in each container: nginx / app / PostgreSQL."""
-    values = [results.median_note(key, f"cpu_us_service_{service}") for service, _ in SERVICES]
+    values = [results.median_note(key, f"cpu_us_service_{service}") for service, _ in services]
     if all(value is None for value in values):
         return "-"
     return " / ".join(number(value) for value in values)
@@ -100,6 +102,40 @@ def big_host_table(results: Results) -> str:
             "socket errors",
             "non-2xx",
             "CPU us/request (stack + Docker)",
+        ],
+        rows,
+    )
+
+
+def pgbouncer_table(results: Results) -> str:
+    """The database page through PgBouncer, against the same stack without it."""
+    services = (*SERVICES, ("pgbouncer", "PgBouncer"))
+    rows = []
+    for key in results.in_section("pgbouncer"):
+        summary = results.summaries.get(key)
+        baseline = results.configs[key].get("baseline", "")
+        rows.append(
+            [
+                results.label(key),
+                rate_cell(summary),
+                f"{times(ratio(results.rate(key), results.rate(baseline)))} of {baseline}",
+                number(summary.p50_ms if summary else None, 1),
+                number(summary.p99_ms if summary else None, 1),
+                results.errors(key),
+                results.cpu_cell(key),
+                service_cpu_cell(results, key, services),
+            ]
+        )
+    return table(
+        [
+            "Configuration",
+            "req/s median (min-max)",
+            "against PostgreSQL sized for every connection",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "CPU us/request (stack + Docker)",
+            "of which " + " / ".join(name for _, name in services),
         ],
         rows,
     )

@@ -15,7 +15,13 @@ from bench.configuration import SECTIONS
 from bench.goals import goals_table
 from bench.markdown import number
 from bench.page_configs import DEFAULT_NOTES, SEEDED_NOTES
-from bench.page_tables import big_host_table, overload_table, page_table, pages_cost_table
+from bench.page_tables import (
+    big_host_table,
+    overload_table,
+    page_table,
+    pages_cost_table,
+    pgbouncer_table,
+)
 from bench.results import DEFAULT, NATIVE, Results
 from bench.tables import (
     cold_table,
@@ -132,6 +138,7 @@ def section_shown(results: Results, section: str) -> bool:
         "page",
         "pages-16",
         "overload",
+        "pgbouncer",
     ):
         return bool(results.in_section(section))
     if section == "sweep-notes":
@@ -158,6 +165,7 @@ def section_tables(results: Results, cpus: int) -> dict[str, Callable[[], str]]:
         "pages-cost": lambda: pages_cost_table(results),
         "pages-16": lambda: big_host_table(results),
         "overload": lambda: overload_table(results),
+        "pgbouncer": lambda: pgbouncer_table(results),
         "sweep": lambda: sweep_table(results, cpus),
         "sweep-io": lambda: sweep_table(results, cpus, "sweep-io"),
         "sweep-notes": lambda: sweep_table(results, cpus, "sweep-notes"),

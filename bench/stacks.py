@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.configuration import COMPOSE_FILE, DEFAULT_PLAN, MOUNTED_FILES, Config
+from bench.configuration import COMPOSE_FILE, DATABASE, MOUNTED_FILES, Config
 from bench.docker import LABEL, UP_TIMEOUT_S, Compose, Resources, cgroup_cpu_s, docker_daemons_cpu_s
 from bench.host import BenchError, run
 from bench.images import Images
@@ -32,9 +32,7 @@ from bench.projects import Projects
 from bench.target import Target, explaining_errors
 
 SERVICE_OF_CONTAINER = '{{.Id}} {{index .Config.Labels "com.docker.compose.service"}}'
-# The baked project's database (its project_slug) and the notes the pages list: a line
-# of text each, the newest a minute apart.
-DATABASE = DEFAULT_PLAN.answers["project_slug"]
+# The notes the pages list: a line of text each, the newest a minute apart.
 SEED_NOTES = (
     "INSERT INTO notes (text, created_at) SELECT"
     " 'Note ' || n || ': a line of text, as someone would leave one on a page.',"
@@ -77,6 +75,8 @@ class Stacks:
         for service, target, source in mounts:
             services[service].setdefault("volumes", []).append(f"{source}:{target}:ro")
         for service, settings in config.override.items():
+            # A service of the bench's own (PgBouncer) is labelled as the build's are.
+            services.setdefault(service, {"labels": {LABEL: self.run_id}})
             for key, value in settings.items():
                 if isinstance(value, dict) and isinstance(services[service].get(key), dict):
                     services[service][key] = {**services[service][key], **value}

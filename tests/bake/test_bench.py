@@ -5,6 +5,7 @@ configurations' variants against a fresh bake."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from bench.chart import write_chart
 from bench.configs import configs, select
 from bench.configuration import (
     BAKED_ANSWERS,
+    BENCH_ROOT,
     COMPOSE_FILE,
     DEFAULT_PLAN,
     MOUNTED_FILES,
@@ -38,6 +40,7 @@ from bench.report import (
 )
 from bench.results import Results
 from bench.run import parse_args
+from bench.stacks import Stacks
 from bench.stats import Run, percentile, ratio, rotated, summarize
 from bench.variants import Edit
 from conftest import Bake
@@ -434,6 +437,8 @@ PAGE_RATES = {
     "page-granian-alone": 430.0,
     "notes-16": 550.0,
     "page-16": 420.0,
+    "notes-gunicorn-sync-16": 300.0,
+    "notes-granian-nginx-16": 450.0,
     "notes-2x1": 640.0,
     "notes-8x8": 560.0,
 }
@@ -495,6 +500,10 @@ def test_pages_goals() -> None:
         if run_["config"] == "page-16" and run_["round"] == 1:
             run_["errors"] = 7
             run_["notes"]["error_detail"] = {"timeout": 2, "non_2xx": 5}
+        if run_["config"] == "notes-gunicorn-sync-16":
+            run_["errors"] = 40
+            run_["notes"]["error_detail"] = {"timeout": 40}
+    # The peers' errors at 16 workers are in their rows, not the default's goal.
     failed = {goal.name: goal for goal in goals(Results(data))}[big_host]
     assert (failed.measured, failed.met, failed.note) == ("7", False, "timeout 2, non_2xx 5")
     # Not measured without every peer.
@@ -503,6 +512,66 @@ def test_pages_goals() -> None:
     assert {goal.name: goal for goal in goals(Results(partial))}[
         f"Database page (GET /notes): {every_peer}"
     ].met is None
+
+
+PGBOUNCER_RATES = {
+    "notes-nginx-uwsgi": 600.0,
+    "notes-16": 400.0,
+    "notes-pgbouncer-4": 540.0,
+    "notes-pgbouncer-16": 500.0,
+}
+PGBOUNCER = (
+    "Database page through PgBouncer (transaction pooling, 20 server connections) against"
+    " PostgreSQL sized for every pooled connection (its req/s against the sized one's)"
+)
+
+
+def test_pgbouncer_goal_and_table() -> None:
+    data = results_document(**PGBOUNCER_RATES)
+    for run_ in data["runs"]:
+        run_["notes"].update(
+            cpu_us_service_nginx=150.0, cpu_us_service_app=2500.0, cpu_us_service_db=500.0
+        )
+        if "pgbouncer" in run_["config"]:
+            run_["notes"]["cpu_us_service_pgbouncer"] = 400.0
+    goal = {goal.name: goal for goal in goals(Results(data))}[PGBOUNCER]
+    assert (goal.measured, goal.met) == (
+        "0.90x at the default's processes, 1.25x at processes=16",
+        True,
+    )
+    rows = table_rows(render_markdown(data, "chart.png"), SECTIONS["pgbouncer"])
+    row = rows[
+        f"nginx-uwsgi through PgBouncer, GET /notes: 16 processes x {DEFAULT_THREADS} threads,"
+        " 256 connections"
+    ]
+    # rate, against the sized PostgreSQL, p50, p99, errors, CPU, per container
+    assert row[1] == "1.25x of notes-16"
+    assert row[6] == "150 / 2,500 / 500 / 400"
+    partial = results_document(**PGBOUNCER_RATES)
+    partial["runs"] = [r for r in partial["runs"] if r["config"] != "notes-pgbouncer-16"]
+    assert {goal.name: goal for goal in goals(Results(partial))}[PGBOUNCER].met is None
+
+
+def test_pgbouncer_stands_between_the_app_and_the_database(tmp_path: Path) -> None:
+    """The PgBouncer configurations' compose override: PgBouncer labelled as the
+    build's services are, logging in as the app's role with the bake's password, and
+    the app's DATABASE_URL pointed at it."""
+    projects = Projects(tmp_path)
+    compose = Compose({}, Resources())
+    images = Images(tmp_path, "test", projects, compose)
+    stacks = Stacks(tmp_path, "test", projects, images, compose)
+    config = next(config for config in configs() if config.key == "notes-pgbouncer-4")
+    override = json.loads(stacks.config_files(config)[-1].read_text())["services"]
+    assert override["pgbouncer"]["labels"] == override["db"]["labels"]
+    environment = override["pgbouncer"]["environment"]
+    assert (environment["DATABASE_USER"], environment["DATABASE_PASSWORD"]) == (
+        "app",
+        "${POSTGRES_APP_PASSWORD}",
+    )
+    assert override["app"]["environment"]["DATABASE_URL"] == (
+        "postgresql://app:${POSTGRES_APP_PASSWORD}@pgbouncer:6432/flask_service"
+    )
+    assert (BENCH_ROOT / "images/pgbouncer/Dockerfile").is_file()
 
 
 def test_pages_tables() -> None:
@@ -526,6 +595,8 @@ def test_pages_tables() -> None:
     # errors in all, socket errors, non-2xx
     assert row[1] == "0.93x of page-nginx-uwsgi"
     assert row[4:7] == ["**9** (read 3, non_2xx 6)", "3", "6"]
+    peer = big_host["gunicorn sync, GET /notes: 16 workers, behind the same nginx, 256 connections"]
+    assert peer[1] == "0.86x of notes-gunicorn-sync"
     cost = table_rows(markdown, SECTIONS["pages-cost"])
     assert cost["nginx (its container)"] == ["150", "150"]
     uwsgi = next(row for label, row in cost.items() if label.startswith("uWSGI"))
@@ -653,6 +724,8 @@ def test_configuration_sets() -> None:
         *("jobs-rq", "jobs-celery"),
         *(f"{page}-{server}" for page in ("notes", "page") for server in PAGE_SERVERS),
         *("notes-16", "page-16", "notes-2x1", "notes-8x8"),
+        *("notes-gunicorn-sync-16", "notes-granian-nginx-16"),
+        *("notes-pgbouncer-4", "notes-pgbouncer-16"),
     }
     assert required <= full
     assert [c.key for c in select(every, "full", ["tcp", "native"], ["native"])] == ["tcp"]
