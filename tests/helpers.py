@@ -141,15 +141,35 @@ def template_file(relative: str) -> Path:
 
 @dataclass
 class LoadResult:
-    """What a bounded load saw: every response status, and every failure."""
+    """What a bounded load saw: each request's outcome (a status, how its connection ended
+    without one, or the name of the error that kept it from connecting), each answer's
+    body, the seconds each 200 took, each 503's Retry-After."""
 
-    statuses: collections.Counter[int] = field(default_factory=collections.Counter)
-    failures: list[str] = field(default_factory=list)
+    outcomes: collections.Counter[int | str] = field(default_factory=collections.Counter)
     bodies: collections.Counter[bytes] = field(default_factory=collections.Counter)
+    seconds_200: list[float] = field(default_factory=list)
+    retry_after: collections.Counter[str | None] = field(default_factory=collections.Counter)
 
     @property
     def requests(self) -> int:
-        return sum(self.statuses.values()) + len(self.failures)
+        return sum(self.outcomes.values())
+
+    @property
+    def statuses(self) -> collections.Counter[int]:
+        """The answers, counted by status."""
+        return collections.Counter(
+            {outcome: n for outcome, n in self.outcomes.items() if isinstance(outcome, int)}
+        )
+
+    @property
+    def failures(self) -> list[str]:
+        """How each request without an answer ended, one entry per request."""
+        return [
+            outcome
+            for outcome, n in self.outcomes.items()
+            if isinstance(outcome, str)
+            for _ in range(n)
+        ]
 
     @property
     def errors(self) -> list[str]:
@@ -159,15 +179,31 @@ class LoadResult:
         ]
         return bad + self.failures
 
+    def add(self, reply: Reply, seconds: float) -> None:
+        """Count one request's reply, which took `seconds`."""
+        self.outcomes[reply.outcome] += 1
+        if reply.status is not None:
+            self.bodies[reply.body] += 1
+        if reply.status == 200:
+            self.seconds_200.append(seconds)
+        elif reply.status == 503:
+            self.retry_after[reply.headers.get("retry-after")] += 1
+
+    def p99_200(self) -> float:
+        ordered = sorted(self.seconds_200)
+        return ordered[int(0.99 * (len(ordered) - 1))]
+
 
 class Load:
-    """Steady load on host:port (over TLS with `tls`) from `clients` threads, each a
-    request at a time on a fresh connection, until stopped, `max_requests` in all, or
-    `max_seconds`.
+    """Load on host:port (over TLS with `tls`) from `clients` threads, each a GET of
+    `path` at a time on a fresh connection (`pause` seconds between two of a client's),
+    until stopped, `max_requests` in all, or `max_seconds`.
 
-        with Load("127.0.0.1:8000", clients=20) as load:
+        with Load("127.0.0.1:8000", clients=20, max_requests=3000, max_seconds=60) as load:
             ...                     # operate on the stack meanwhile
         assert load.result.errors == []
+
+        result = Load("127.0.0.1:8000", "/wait/500", clients=64, max_seconds=5).run()
     """
 
     def __init__(
@@ -179,8 +215,12 @@ class Load:
         max_seconds: float = 120,
         timeout: float = 10,
         tls: ssl.SSLContext | None = None,
+        pause: float = 0,
     ) -> None:
-        self.address, self.path, self.timeout, self.tls = address, path, timeout, tls
+        self.address, self.timeout, self.tls, self.pause = address, timeout, tls, pause
+        self.request = (
+            f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode()
+        )
         self.max_requests, self.max_seconds = max_requests, max_seconds
         self.result = LoadResult()
         self._lock = threading.Lock()
@@ -197,6 +237,13 @@ class Load:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    def run(self) -> LoadResult:
+        """Start the load and wait until it has used up its requests or seconds."""
+        with self:
+            for thread in self._threads:
+                thread.join()
+        return self.result
+
     def stop(self) -> LoadResult:
         self._stop.set()
         for thread in self._threads:
@@ -208,26 +255,36 @@ class Load:
         load has ended (stopped, or its requests or seconds used up). True when they
         were: a test that needs load after an operation asserts it, so a load that ran
         out early fails loudly instead of proving nothing."""
-        target = self.result.requests + requests
-        while self.result.requests < target and any(thread.is_alive() for thread in self._threads):
+        target = self._requests() + requests
+        while self._requests() < target and any(thread.is_alive() for thread in self._threads):
             time.sleep(0.05)
-        return self.result.requests >= target
+        return self._requests() >= target
+
+    def _requests(self) -> int:
+        with self._lock:
+            return self.result.requests
+
+    def _take_one(self) -> bool:
+        """Whether this client may send one more request (and count it as sent)."""
+        with self._lock:
+            if self._stop.is_set() or time.monotonic() >= self._deadline:
+                return False
+            if self._sent >= self.max_requests:
+                return False
+            self._sent += 1
+            return True
 
     def _client(self) -> None:
-        while not self._stop.is_set() and time.monotonic() < self._deadline:
-            with self._lock:
-                if self._sent >= self.max_requests:
-                    return
-                self._sent += 1
+        while self._take_one():
+            started = time.monotonic()
             try:
-                status, body = http_get(self.address, self.path, self.timeout, tls=self.tls)
-            except (OSError, ValueError, IndexError) as error:
-                with self._lock:
-                    self.result.failures.append(repr(error))
-                continue
+                reply = send_request(self.address, self.request, self.timeout, self.tls)
+            except OSError as error:  # refused, or no connection (or TLS handshake) in time
+                reply = Reply(None, {}, b"", type(error).__name__)
             with self._lock:
-                self.result.statuses[status] += 1
-                self.result.bodies[body] += 1
+                self.result.add(reply, time.monotonic() - started)
+            if self.pause:
+                self._stop.wait(self.pause)
 
 
 @dataclass
@@ -247,15 +304,21 @@ class Reply:
         return self.status if self.status is not None else self.ending
 
 
-def send_request(address: str, data: bytes, timeout: float = 10) -> Reply:
-    """Send raw bytes to host:port and read the answer, up to the end of its body
-    (Content-Length) or until the server closes. A server may answer and close while the
-    request is still being sent (a body over the limit): its answer is read all the same.
-    Header names come back in lower case."""
+def send_request(
+    address: str, data: bytes, timeout: float = 10, tls: ssl.SSLContext | None = None
+) -> Reply:
+    """Send raw bytes to host:port (over TLS with `tls`, checking the certificate is
+    localhost's) and read the answer, up to the end of its body (Content-Length) or until
+    the server closes. A server may answer and close while the request is still being
+    sent (a body over the limit): its answer is read all the same. Header names come
+    back in lower case."""
     host, _, port = address.rpartition(":")
     received = b""
     ending = "empty"
-    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+    sock = socket.create_connection((host, int(port)), timeout=timeout)
+    if tls is not None:
+        sock = tls.wrap_socket(sock, server_hostname="localhost")
+    with sock:
         try:
             sock.sendall(data)
         except OSError as error:  # stopped reading, or reset: an answer may be waiting
@@ -320,53 +383,3 @@ def seconds(duration: str) -> int:
     match = re.fullmatch(r"(?:(\d+)m)?(\d+)s", duration)
     assert match, duration
     return int(match[1] or 0) * 60 + int(match[2])
-
-
-@dataclass
-class OverloadAnswers:
-    """What a bounded overload saw: each request's outcome (a status, or how its
-    connection ended), the seconds each 200 took, each 503's Retry-After."""
-
-    outcomes: collections.Counter[int | str] = field(default_factory=collections.Counter)
-    seconds_200: list[float] = field(default_factory=list)
-    retry_after: collections.Counter[str | None] = field(default_factory=collections.Counter)
-
-    def p99_200(self) -> float:
-        ordered = sorted(self.seconds_200)
-        return ordered[int(0.99 * (len(ordered) - 1))]
-
-
-def overload(
-    address: str, path: str, clients: int, seconds: float, max_requests: int
-) -> OverloadAnswers:
-    """GET `path` from `clients` threads, each a request at a time on a fresh
-    connection, for `seconds`, `max_requests` at most in all: what came back."""
-    answers = OverloadAnswers()
-    lock = threading.Lock()
-    deadline = time.monotonic() + seconds
-    sent = iter(range(max_requests))
-    request = f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode()
-
-    def client() -> None:
-        while time.monotonic() < deadline and next(sent, None) is not None:
-            started = time.monotonic()
-            try:
-                reply = send_request(address, request, timeout=30)
-            except OSError as error:  # refused, or no connection in time
-                with lock:
-                    answers.outcomes[type(error).__name__] += 1
-                continue
-            took = time.monotonic() - started
-            with lock:
-                answers.outcomes[reply.outcome] += 1
-                if reply.status == 200:
-                    answers.seconds_200.append(took)
-                elif reply.status == 503:
-                    answers.retry_after[reply.headers.get("retry-after")] += 1
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return answers

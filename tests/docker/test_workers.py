@@ -20,7 +20,6 @@ What each library guarantees for a job whose worker was killed (both are tested)
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 import pytest
 
 from conftest import Bake
-from helpers import exchange, wait_until
+from helpers import Load, exchange, wait_until
 from hooks.plan import Plan
 from stack import Stack, compose_stack, envelope_receiver, health, write_env
 
@@ -39,6 +38,15 @@ WORKERS = 2
 JOB_TIMEOUT_S = 10
 # How long the slow jobs of these tests work.
 SLOW_JOB_S = 6
+# A killed worker's waits: for supervisord to start it again, for its health check,
+# for its job to run again.
+RESTART_WAIT_S = 20
+HEALTHY_WAIT_S = 60
+REQUEUE_WAIT_S = 150
+# The web's load meanwhile: one client, pausing between its requests so the stack keeps
+# its CPUs, bounded by those waits and a margin.
+LOAD_PAUSE_S = 0.05
+LOAD_SECONDS = RESTART_WAIT_S + HEALTHY_WAIT_S + REQUEUE_WAIT_S + 30
 
 
 @pytest.fixture(scope="module", params=VARIANTS, ids=lambda variant: "-".join(variant))
@@ -160,33 +168,6 @@ def busy_worker(stack: Stack, job_id: str) -> Any:
     raise AssertionError("no worker took the slow job")
 
 
-class Load:
-    """GET / through nginx in a loop while a test runs: every answer counted."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.answers: list[int] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                status, _ = self.stack.get("/")
-            except OSError:
-                status = 0
-            self.answers.append(status)
-            time.sleep(0.05)
-
-    def __enter__(self) -> Load:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(10)
-
-
 def test_a_job_queued_through_the_front_door_runs(stack: Stack) -> None:
     started = post_job(stack, "hello big world")
     assert started["url"] == f"/jobs/{started['id']}"
@@ -239,23 +220,31 @@ def test_a_worker_killed_mid_job_costs_the_web_nothing_and_loses_no_job(stack: S
     job_id = enqueue_slow(stack, "slow one")
     wait_for_status(stack, job_id, "started", 20)
     victim = busy_worker(stack, job_id)
-    with Load(stack) as load:
+    with Load(
+        stack.front,
+        clients=1,
+        max_requests=int(LOAD_SECONDS / LOAD_PAUSE_S),
+        max_seconds=LOAD_SECONDS,
+        timeout=5,
+        pause=LOAD_PAUSE_S,
+    ) as load:
         pids = worker_processes(victim)
         assert pids
         code, output = victim.exec_run(["sh", "-c", "kill -KILL " + " ".join(map(str, pids))])
         assert code == 0, output
         # supervisord starts the worker again (autorestart = unexpected).
-        wait_until(lambda: set(worker_processes(victim)) - set(pids) != set(), 20)
-        wait_until(lambda: health(victim) == "healthy", 60)
+        wait_until(lambda: set(worker_processes(victim)) - set(pids) != set(), RESTART_WAIT_S)
+        wait_until(lambda: health(victim) == "healthy", HEALTHY_WAIT_S)
         # RQ: heartbeat lapse (70 s) and the next maintenance (20-40 s); Celery: the
         # visibility timeout (2 x JOB_TIMEOUT_S) and its restore cycle.
         try:
-            done = wait_for_status(stack, job_id, "finished", 150)
+            done = wait_for_status(stack, job_id, "finished", REQUEUE_WAIT_S)
         except TimeoutError as error:
             logs = "\n".join(container.logs().decode()[-3000:] for container in workers(stack))
             raise AssertionError(f"{job(stack, job_id)}\n{logs}") from error
+        assert load.wait_for(1), "the load ran out before the job finished"
     assert done["result"]["text"] == "slow one"
-    assert load.answers and all(status == 200 for status in load.answers), load.answers
+    assert set(load.result.outcomes) == {200}, load.result.outcomes
 
 
 def test_jobs_queued_while_every_worker_is_down_run_when_one_is_back(stack: Stack) -> None:
