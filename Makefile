@@ -79,7 +79,7 @@ lock: $(BIN)/cookiecutter ## re-pin the generated project's requirements, for ea
 	done; done
 
 .PHONY: bench
-bench: setup ## measure every shape against the alternatives and on real pages (about 40 minutes); results in bench/results/
+bench: setup ## measure every shape against the alternatives and on real pages (about an hour); results in bench/results/
 	$(BASE_IMAGES) && $(BIN)/python -m bench
 
 clean: ## remove the virtualenv and build output
