@@ -70,6 +70,20 @@ def page_table(results: Results, page: str) -> str:
     )
 
 
+def against_baseline_cells(results: Results, key: str) -> list[str]:
+    """A configuration's label, rate, rate against its baseline, p50, p99 and errors."""
+    summary = results.summaries.get(key)
+    baseline = results.configs[key].get("baseline", "")
+    return [
+        results.label(key),
+        rate_cell(summary),
+        f"{times(ratio(results.rate(key), results.rate(baseline)))} of {baseline}",
+        number(summary.p50_ms if summary else None, 1),
+        number(summary.p99_ms if summary else None, 1),
+        results.errors(key),
+    ]
+
+
 def big_host_table(results: Results) -> str:
     """The pages at processes=16 and 256 connections: the errors, by kind."""
     rows = []
@@ -77,15 +91,9 @@ def big_host_table(results: Results) -> str:
         summary = results.summaries.get(key)
         kinds = results.error_kinds(key)
         socket_errors = sum(count for kind, count in kinds.items() if kind != "non_2xx")
-        baseline = results.configs[key].get("baseline", "")
         rows.append(
             [
-                results.label(key),
-                rate_cell(summary),
-                f"{times(ratio(results.rate(key), results.rate(baseline)))} of {baseline}",
-                number(summary.p50_ms if summary else None, 1),
-                number(summary.p99_ms if summary else None, 1),
-                results.errors(key),
+                *against_baseline_cells(results, key),
                 number(socket_errors) if summary else "-",
                 number(kinds.get("non_2xx", 0)) if summary else "-",
                 results.cpu_cell(key),
@@ -112,16 +120,9 @@ def pgbouncer_table(results: Results) -> str:
     services = (*SERVICES, ("pgbouncer", "PgBouncer"))
     rows = []
     for key in results.in_section("pgbouncer"):
-        summary = results.summaries.get(key)
-        baseline = results.configs[key].get("baseline", "")
         rows.append(
             [
-                results.label(key),
-                rate_cell(summary),
-                f"{times(ratio(results.rate(key), results.rate(baseline)))} of {baseline}",
-                number(summary.p50_ms if summary else None, 1),
-                number(summary.p99_ms if summary else None, 1),
-                results.errors(key),
+                *against_baseline_cells(results, key),
                 results.cpu_cell(key),
                 service_cpu_cell(results, key, services),
             ]
