@@ -94,6 +94,16 @@ def wait_until(check: Callable[[], bool], seconds: float, step: float = 0.2) -> 
     raise TimeoutError(f"not true after {seconds} s: {check.__doc__ or check}")
 
 
+# A stack is healthy once one uWSGI worker answers; on a busy host the others are still
+# importing the app (9 to 11 s each under load, measured), and a reload waits for them.
+WORKERS_LOADED_S = 60
+
+
+def every_worker_loaded(stats: dict[str, Any]) -> bool:
+    """uWSGI's stats server says each worker has loaded the app."""
+    return all(worker["apps"] for worker in stats["workers"])
+
+
 def http_get(
     address: str,
     path: str = "/",

@@ -16,7 +16,15 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import Bake
-from helpers import Load, exchange, json_lines, send_request, wait_until
+from helpers import (
+    WORKERS_LOADED_S,
+    Load,
+    every_worker_loaded,
+    exchange,
+    json_lines,
+    send_request,
+    wait_until,
+)
 from hooks.plan import Plan
 from stack import Stack, compose_stack
 
@@ -36,8 +44,6 @@ OVERLOAD_MAX_REQUESTS = 8000
 # Each request's own limit: far past any answer the stack gives, so a late answer
 # still counts and only a hang is a timeout.
 OVERLOAD_TIMEOUT_S = 30
-# How long every worker may take to load the app once the stack is healthy.
-WORKERS_LOADED_S = 60
 # Requests while the database refuses: each one answered on its own.
 REFUSED_REQUESTS = 5
 GET_NOTES = b"GET /notes HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
@@ -84,10 +90,7 @@ def test_each_worker_opens_its_pool_as_it_starts(stack: Stack) -> None:
     """One connection per thread of every worker, open before the load: a burst of
     requests on a busy host then waits for no new connection. The stack is healthy
     once one worker answers; on a busy host the others are still loading the app."""
-    wait_until(
-        lambda: all(worker["apps"] for worker in stack.uwsgi_stats()["workers"]),
-        WORKERS_LOADED_S,
-    )
+    wait_until(lambda: every_worker_loaded(stack.uwsgi_stats()), WORKERS_LOADED_S)
     assert app_connections(stack) == BIG_HOST_PROCESSES * stack.plan.threads
 
 

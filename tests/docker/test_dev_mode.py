@@ -4,16 +4,26 @@ without a manual reload."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conftest import Bake
-from helpers import SERVERS, free_port, http_get, run, wait_until
+from helpers import (
+    SERVERS,
+    WORKERS_LOADED_S,
+    every_worker_loaded,
+    free_port,
+    http_get,
+    run,
+    wait_until,
+)
 from hooks.plan import Plan
 
 # A small pure-Python package the project does not depend on yet.
@@ -22,9 +32,6 @@ DEV_FILES = ("compose.yaml", "compose.live.yaml", "compose.dev.yaml")
 # Generous: a changed module reloads uWSGI, whose workers import the app again, on
 # a machine other tests share.
 EDIT_SERVED_WITHIN_S = 30
-# The stack is healthy once one worker answers; on a busy host the others are still
-# importing the app, and a reload waits for them (measured: 9 to 11 s each).
-WORKERS_LOADED_S = 60
 
 
 def pins(requirements: Path) -> dict[str, str]:
@@ -85,14 +92,11 @@ def dev_stack(
         run([*compose, "down", "--volumes", "--rmi", "local"], timeout=180)
 
 
-def every_worker_loaded(compose: list[str]) -> bool:
-    """Each uWSGI worker has loaded the app (its stats server, read inside the container)."""
-    script = (
-        "import json, urllib.request as u;"
-        f" workers = json.load(u.urlopen('http://{Plan.defaults().stats_address}'))['workers'];"
-        " print(all(worker['apps'] for worker in workers))"
-    )
-    return run([*compose, "exec", "app", "python3", "-c", script]).stdout.strip() == "True"
+def uwsgi_stats(compose: list[str]) -> dict[str, Any]:
+    """uWSGI's stats server, read from inside the app container."""
+    url = f"http://{Plan.defaults().stats_address}"
+    script = f"import urllib.request as u; print(u.urlopen({url!r}).read().decode())"
+    return json.loads(run([*compose, "exec", "app", "python3", "-c", script]).stdout)
 
 
 def test_make_dev_serves_each_saved_edit_without_a_reload(
@@ -109,7 +113,7 @@ def test_make_dev_serves_each_saved_edit_without_a_reload(
     debug = [*compose, "exec", "app", "python3", "-c", "import main; print(main.app.debug)"]
     assert run(debug).stdout.strip() == "True"
     # Edited while a worker still imports the app, uWSGI's reload waits for that worker.
-    wait_until(lambda: every_worker_loaded(compose), WORKERS_LOADED_S)
+    wait_until(lambda: every_worker_loaded(uwsgi_stats(compose)), WORKERS_LOADED_S)
     # A view's Python: uWSGI reloads the changed module.
     pages = package / "pages.py"
     pages.write_text(pages.read_text().replace('current_app.config["PROJECT_NAME"]', '"Edited"'))
