@@ -26,7 +26,7 @@ from bench.configuration import (
     Config,
 )
 from bench.sweeps import default_point, threads_label
-from bench.variants import UWSGI_INI
+from bench.variants import NO_TAKEN_AT_STAMP, UWSGI_INI
 
 # Each page: what wrk asks for, what it is.
 PAGES = {
@@ -176,7 +176,22 @@ def big_host_configs() -> list[Config]:
             ("granian-nginx", "granian (WSGI)", GRANIAN, "granian behind nginx"),
         )
     ]  # fmt: skip
-    return [*defaults, *peers]
+    app_clock = Config(
+        f"{big_host_key('notes')}-app-clock",
+        f"nginx-uwsgi, GET /notes: processes={BIG_HOST_PROCESSES} x {threads} threads,"
+        f" {BIG_HOST_CONNECTIONS} connections, the wait for a thread counted until the app"
+        " runs (no uWSGI stamp: the turn at the GIL and the CPUs counted too)",
+        "pages-16",
+        "postgres",
+        answers={"processes": str(BIG_HOST_PROCESSES)},
+        varies=(UWSGI_INI,),
+        edits=(NO_TAKEN_AT_STAMP,),
+        connections=BIG_HOST_CONNECTIONS,
+        baseline=big_host_key("notes"),
+        short=f"GET /notes: {BIG_HOST_PROCESSES} processes, wait counted until the app runs",
+        **page_fields("notes"),
+    )
+    return [*defaults, *peers, app_clock]
 
 
 def overload_key(processes: int) -> str:

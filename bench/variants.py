@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hooks.plan import Plan
+
 UWSGI_INI = "ops/uwsgi.ini"
 SITE = "nginx/templates/default.conf.template"
 NGINX_CONF = "nginx/nginx.conf"
@@ -42,6 +44,16 @@ NO_UWSGI_REQUEST_LOG = Edit(
     "; No request log: a line per request here costs throughput.\n"
     "; Errors and uWSGI's own messages are still logged.\n"
     "disable-logging = true\n",
+)
+# nginx bakes: uWSGI stamps no moment a thread takes a request, so service.py counts a
+# request's wait until the app runs, its turn at the GIL and the CPUs included.
+NO_TAKEN_AT_STAMP = Edit(
+    UWSGI_INI,
+    "; The moment a worker thread takes each request, before the app runs (microseconds):\n"
+    "; service.py counts a request's wait for a thread from nginx's X-Request-Start to it.\n"
+    "; https://uwsgi-docs.readthedocs.io/en/latest/InternalRouting.html\n"
+    f"route-run = addvar:{Plan.taken_at_environ}=${{time[micros]}}\n",
+    "",
 )
 # One accept at a time among the workers (uWSGI's thunder-lock).
 VACUUM = "; Remove the sockets and files uWSGI created when it exits.\nvacuum = true\n"

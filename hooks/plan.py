@@ -228,6 +228,12 @@ class Plan(Replicas):
     # takes at most this plus its page's own time. An answer later than a second is
     # worth less to a client than a fast 503 it retries after retry_after_s.
     queue_wait_limit_s: ClassVar[int] = 1
+    # The wait ends when a uWSGI thread takes the request: uWSGI stamps that moment
+    # (microseconds) into the request's variables under this name, before the app runs.
+    # What comes after, the request's turn at the GIL and the CPUs among those already
+    # running, is the page's own time: it is not queueing, and shedding it would turn
+    # away requests when nothing waits (as many clients as threads on a busy host).
+    taken_at_environ: ClassVar[str] = "TAKEN_AT_US"
 
     # The overload the stack answers with 200s and 503s only, in requests at once per
     # request it serves at once (processes x threads): nginx is sized for it.

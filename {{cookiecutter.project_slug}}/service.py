@@ -59,9 +59,11 @@ HEALTHCHECK_PATH = os.environ.get("HEALTHCHECK_PATH", "{{ plan.healthcheck_path 
 {%- if plan.nginx %}
 # The request's ID, as nginx passes it on ({{ plan.request_id_header }}; nginx sends it back too).
 REQUEST_ID_ENVIRON = "{{ plan.request_id_environ }}"
-# A request that waited longer than this for a worker thread, since nginx passed it on
-# (X-Request-Start), is answered 503 at once: the queue sheds instead of growing.
+# A request that waited longer than this for a worker thread, from nginx passing it on
+# (X-Request-Start) to a thread taking it (uWSGI's stamp, ops/uwsgi.ini), is answered
+# 503 at once: the queue sheds instead of growing.
 QUEUE_WAIT_LIMIT_S = float(os.environ.get("QUEUE_WAIT_LIMIT_S") or {{ plan.queue_wait_limit_s }})
+TAKEN_AT_ENVIRON = "{{ plan.taken_at_environ }}"
 # ... and told to come back after this long (Retry-After).
 RETRY_AFTER_S = {{ plan.retry_after_s }}
 {%- else %}
@@ -249,10 +251,10 @@ def discard(body: IO[bytes]) -> None:
 
 class ShedLateRequests:
     """WSGI middleware: a request that waited longer than QUEUE_WAIT_LIMIT_S for a
-    worker thread, counted from the time nginx passed it on (its X-Request-Start), is
-    answered 503 with Retry-After without running the app, and logged in one line.
-    Under overload the queue then drains fast, and the answered requests wait at most
-    that long. The health check is answered all the same: a busy app is alive."""
+    worker thread (queue_wait) is answered 503 with Retry-After without running the
+    app, and logged in one line. Under overload the queue then drains fast, and the
+    answered requests waited at most that long. The health check is answered all the
+    same: a busy app is alive."""
 
     def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
         self.wsgi_app = wsgi_app
@@ -280,11 +282,16 @@ class ShedLateRequests:
 
 
 def queue_wait(environ: dict) -> float:
-    """Seconds since nginx passed the request on (X-Request-Start: t=SECONDS, its
-    $msec; nginx replaces a client's own), 0 without it."""
+    """Seconds from nginx passing the request on (X-Request-Start: t=SECONDS, its
+    $msec; nginx replaces a client's own) to a worker thread taking it (uWSGI's stamp
+    in microseconds, TAKEN_AT_ENVIRON), or to now where uWSGI stamped nothing (Flask's
+    test client); 0 without nginx's. The time since a thread took it, its turn at the
+    GIL and the CPUs among the requests already running, is the page's own."""
     started = environ.get("HTTP_X_REQUEST_START", "").removeprefix("t=")
+    taken_us = environ.get(TAKEN_AT_ENVIRON)
     try:
-        return time.time() - float(started)
+        taken = int(taken_us) / 1_000_000 if taken_us else time.time()
+        return taken - float(started)
     except ValueError:
         return 0.0
 {%- endif %}

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from bench.host import stop_session
 from bench.native import render_nginx_conf
 from conftest import Bake
 from helpers import SERVERS, exchange, free_port, http_get, native_env, run, wait_until
+from hooks.answers import NGINX_SERVERS
 from hooks.plan import Plan
 
 
@@ -237,3 +239,70 @@ def test_a_metrics_exporter_that_cannot_start_fails_alone(bake: Bake, tmp_path: 
         wait_until(lambda: healthcheck_passes(project, env), 30)
         assert supervisord.poll() is None, log.read_text()
     assert "exit_on_fatal:" not in log.read_text()
+
+
+# An app whose /hold keeps the GIL for the seconds asked: one call into C (sum over a
+# range) that the interpreter cannot interrupt to let another thread run.
+GIL_HOLDER_APP = """\
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.get("/hold/<int:count>")
+def hold(count: int) -> str:
+    return str(sum(range(count)))
+
+
+@app.get("/")
+def index() -> str:
+    return "answered"
+"""
+# How long /hold keeps the GIL, past the queue-wait limit.
+HOLD_S = 3.0
+# How long after /hold the second request is sent.
+SECOND_AFTER_S = 0.3
+
+
+def count_summed_in(seconds: float) -> int:
+    """About how many numbers sum() adds up in `seconds` on this machine."""
+    count = 10**7
+    started = time.perf_counter()
+    sum(range(count))
+    return int(count * seconds / (time.perf_counter() - started))
+
+
+@pytest.mark.parametrize("threads", [2, 1])
+@pytest.mark.parametrize("server", NGINX_SERVERS)
+def test_the_queue_wait_ends_when_a_thread_takes_the_request(
+    bake_fresh: Bake, tmp_path: Path, server: str, threads: int
+) -> None:
+    """One uWSGI process; a request holds its GIL for 3 s, and a second one comes
+    0.3 s later. With a thread free, that thread takes it at once: it waits for the GIL,
+    which is the page's own time, not queueing, and gets its 200. With one thread it
+    waits in the listen queue past QUEUE_WAIT_LIMIT_S: a 503 with Retry-After."""
+    project = bake_fresh(server=server)
+    plan = Plan.defaults(server=server)
+    (project / "gil_holder.py").write_text(GIL_HOLDER_APP)
+    address = listen_address(plan, tmp_path)
+    env = native_env(
+        APP_ADDRESS=address, FLASK_APP="gil_holder", UWSGI_PROCESSES="1", UWSGI_THREADS=str(threads)
+    )
+    with (
+        running(["uwsgi", "--ini", "ops/uwsgi.ini"], project, env, tmp_path / "uwsgi.log"),
+        native_nginx(project, plan, address, tmp_path) as front,
+    ):
+        wait_until(lambda: http_get(front, "/")[0] == 200, 30)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            held = pool.submit(http_get, front, f"/hold/{count_summed_in(HOLD_S)}", 30)
+            time.sleep(SECOND_AFTER_S)
+            started = time.monotonic()
+            status, body = http_get(front, "/", timeout=30)
+            seconds = time.monotonic() - started
+            assert held.result()[0] == 200
+    print(f"\n{server}, 1 process x {threads} threads: {status} after {seconds:.1f} s")
+    assert seconds > plan.queue_wait_limit_s, seconds
+    if threads > 1:
+        assert (status, body) == (200, b"answered"), body
+    else:
+        assert status == 503 and b"busy" in body, body

@@ -158,4 +158,20 @@ def test_a_request_that_waited_too_long_for_a_worker_gets_a_503(
     assert client.get(service.HEALTHCHECK_PATH, headers=late).status_code == 200
     fresh = {"X-Request-Start": f"t={time.time():.3f}"}
     assert client.get("/", headers=fresh).status_code == 404
+
+
+def test_the_wait_ends_when_a_worker_thread_takes_the_request(app: Flask) -> None:
+    """uWSGI stamps the moment a thread takes the request (ops/uwsgi.ini): the wait is
+    counted to it, whatever time the request has taken since."""
+    client = app.test_client()
+    started = time.time() - service.QUEUE_WAIT_LIMIT_S - 5
+    headers = {"X-Request-Start": f"t={started:.3f}"}
+
+    def taken_after(seconds: float) -> dict[str, str]:
+        return {service.TAKEN_AT_ENVIRON: str(int((started + seconds) * 1_000_000))}
+
+    in_time = client.get("/", headers=headers, environ_base=taken_after(0.1))
+    assert in_time.status_code == 404, in_time.data
+    too_late = taken_after(service.QUEUE_WAIT_LIMIT_S + 1)
+    assert client.get("/", headers=headers, environ_base=too_late).status_code == 503
 {%- endif %}
