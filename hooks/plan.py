@@ -140,7 +140,7 @@ class Plan(Replicas):
 
     @property
     def nginx_header_buffers(self) -> int:
-        return sizing.header_buffers(self.buffer_size)
+        return sizing.header_buffers(self.buffer_size, self.taken_at_bytes)
 
     @property
     def uwsgi_max_vars(self) -> int:
@@ -234,6 +234,12 @@ class Plan(Replicas):
     # running, is the page's own time: it is not queueing, and shedding it would turn
     # away requests when nothing waits (as many clients as threads on a busy host).
     taken_at_environ: ClassVar[str] = "TAKEN_AT_US"
+
+    @property
+    def taken_at_bytes(self) -> int:
+        """The stamp's room in uWSGI's buffer: its name, 16 digits (microseconds since
+        1970, until the year 2286) and their two 2-byte lengths."""
+        return 2 + len(self.taken_at_environ) + 2 + 16
 
     # The overload the stack answers with 200s and 503s only, in requests at once per
     # request it serves at once (processes x threads): nginx is sized for it.

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 # (client_header_buffer_size, 1k by default), at most 1000 header lines
 # (max_headers, nginx >= 1.29.8 and Debian's patched packages), each growing by
 # up to 7 bytes as a uwsgi variable ("HTTP_" and two 2-byte lengths, for a bare
-# "name:" line), the path and query passed again (PATH_INFO, QUERY_STRING), and
-# nginx's own variables (uwsgi_params, under 1 KB).
+# "name:" line), the path and query passed again (PATH_INFO, QUERY_STRING),
+# nginx's own variables (uwsgi_params, under 1 KB), and the variables uWSGI adds
+# itself (ops/uwsgi.ini's route-run addvar): a request without room for them gets no
+# answer at all.
 NGINX_FIRST_HEADER_BUFFER = 1024
 NGINX_MAX_HEADERS = 1000
 UWSGI_VARIABLE_GROWTH = 7
@@ -30,9 +32,10 @@ def header_buffer_kb(buffer_size: int) -> int:
     return (buffer_size + 1) // 8 // 1024
 
 
-def header_buffers(buffer_size: int) -> int:
+def header_buffers(buffer_size: int, uwsgi_added_bytes: int) -> int:
     """How many large header buffers nginx gets: as many as keep the worst request it
-    may pass upstream within uWSGI's buffer_size (4 for 65535, nginx's default)."""
+    may pass upstream, and the variables uWSGI adds to it, within uWSGI's buffer_size
+    (4 for 65535, nginx's default)."""
     line = header_buffer_kb(buffer_size) * 1024
     room = (
         buffer_size
@@ -40,6 +43,7 @@ def header_buffers(buffer_size: int) -> int:
         - NGINX_MAX_HEADERS * UWSGI_VARIABLE_GROWTH
         - 2 * line
         - NGINX_OWN_VARIABLES
+        - uwsgi_added_bytes
     )
     return room // line
 
