@@ -63,9 +63,10 @@ REQUEST_ID_ENVIRON = "{{ plan.request_id_environ }}"
 # (X-Request-Start) to a thread taking it (uWSGI's stamp, ops/uwsgi.ini), is answered
 # 503 at once: the queue sheds instead of growing.
 QUEUE_WAIT_LIMIT_S = float(os.environ.get("QUEUE_WAIT_LIMIT_S") or {{ plan.queue_wait_limit_s }})
-TAKEN_AT_ENVIRON = "{{ plan.taken_at_environ }}"
 # ... and told to come back after this long (Retry-After).
 RETRY_AFTER_S = {{ plan.retry_after_s }}
+# uWSGI's stamp of the moment a thread took the request, in microseconds.
+TAKEN_AT_ENVIRON = "{{ plan.taken_at_environ }}"
 {%- else %}
 # The request's ID, made for each request and sent back.
 REQUEST_ID_HEADER = "{{ plan.request_id_header }}"
