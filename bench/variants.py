@@ -110,9 +110,12 @@ UPSTREAM_KEEPALIVE = (
     ),
 )
 BUFFERED_ACCESS_LOG = (
-    "    # Written in 64 KB batches (at least every second): one write per request through\n"
-    "    # Docker's log driver is slow under load.\n"
-    "    access_log /var/log/nginx/access.log json buffer=64k flush=1s if=$loggable;\n"
+    f"    # Written in {Plan.access_log_buffer_kb} KB batches (at least every second): one"
+    " write per request through\n"
+    "    # Docker's log driver is slow under load. No bigger: the workers share stdout, a\n"
+    "    # pipe, which takes a write of up to 4 KB whole, never cut by another worker's.\n"
+    "    access_log /var/log/nginx/access.log json"
+    f" buffer={Plan.access_log_buffer_kb}k flush=1s if=$loggable;\n"
 )
 NO_ACCESS_LOG = Edit(
     SITE, BUFFERED_ACCESS_LOG, "    # No request is logged.\n    access_log off;\n"

@@ -43,9 +43,11 @@ class Plan(Replicas):
     answers: Mapping[str, Any]  # as cookiecutter gave them (text from the command line)
 
     # nginx writes its access log in batches of this many KB, at least every second:
-    # one write per request through Docker's log driver cost about a tenth of the
-    # throughput.
-    access_log_buffer_kb: ClassVar[int] = 64
+    # one write per request through Docker's log driver costs throughput. No more than
+    # a pipe takes whole (PIPE_BUF): nginx's workers share the container's stdout, and
+    # a bigger write may be cut by another worker's, two JSON lines spliced into one.
+    # Ref: https://man7.org/linux/man-pages/man7/pipe.7.html
+    access_log_buffer_kb: ClassVar[int] = 4
 
     @classmethod
     def read(cls, answers: Mapping[str, Any]) -> Plan:

@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import re
+import select
 import sys
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,18 @@ def test_nginx_passes_with_the_listeners_protocol(project: Path, plan: Plan) -> 
     assert ("proxy_pass" in site) == (plan.listener == "http-socket")
     buffers = f"{plan.nginx_header_buffers} {plan.nginx_header_buffer_kb}k"
     assert f"large_client_header_buffers {buffers};" in site
+
+
+def test_nginx_writes_its_access_log_in_batches_a_pipe_takes_whole(
+    project: Path, plan: Plan
+) -> None:
+    """The workers share the container's stdout, a pipe: a write bigger than PIPE_BUF
+    may be cut by another worker's, and two JSON lines come out spliced."""
+    if not plan.nginx:
+        return
+    site = (project / "nginx/templates/default.conf.template").read_text()
+    [kb] = re.findall(r"access_log /var/log/nginx/access.log json buffer=(\d+)k flush=1s", site)
+    assert 1024 < int(kb) * 1024 <= select.PIPE_BUF
 
 
 def test_compose_file_is_valid_and_publishes_only_the_front_door(project: Path, plan: Plan) -> None:
