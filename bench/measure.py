@@ -6,10 +6,11 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import jobs, wrk
+from bench import access_log, jobs, wrk
 from bench.configuration import BENCH_ROOT, Config
 from bench.host import BenchError, Log, run
 from bench.stacks import Workspace
@@ -86,19 +87,32 @@ def wrk_output(
     return run(target.wrap(command), timeout=seconds + settings.timeout_s + 60).stdout
 
 
+@dataclass(frozen=True)
+class MeasuredLoad:
+    """The measured run: wrk's output, the target's CPU seconds before and after it,
+    and when it ran."""
+
+    output: str
+    cpu_before: dict[str, float]
+    cpu_after: dict[str, float]
+    start: datetime
+    end: datetime
+
+
 def measured_load(
     target: Target, connections: int, settings: Settings, statuses: bool = False
-) -> tuple[str, dict[str, float], dict[str, float]]:
-    """After the warm-up, the measured run's wrk output, and the target's CPU seconds
-    before and after it."""
+) -> MeasuredLoad:
+    """The measured run, after the warm-up."""
     if settings.warmup_s:
         wrk_output(target, connections, settings.warmup_s, False, settings)
         # The requests wrk abandoned when it stopped still wait in uWSGI's listen
         # queue; let them drain, or the measured run's first connections overflow it.
         time.sleep(SETTLE_S)
     cpu_before = target.cpu()
+    start = datetime.now(UTC)
     output = wrk_output(target, connections, settings.duration_s, True, settings, statuses)
-    return output, cpu_before, target.cpu()
+    end = datetime.now(UTC)
+    return MeasuredLoad(output, cpu_before, target.cpu(), start, end)
 
 
 def cpu_notes(
@@ -130,11 +144,11 @@ def load_notes(
     config: Config,
     target: Target,
     result: wrk.WrkResult,
-    cpu: tuple[dict[str, float], dict[str, float]],
+    measured: MeasuredLoad,
 ) -> dict[str, Any]:
     """What a run records beside wrk's figures: CPU time, TIME_WAIT sockets left,
     workers, the errors by kind."""
-    notes = cpu_notes(result, *cpu)
+    notes = cpu_notes(result, measured.cpu_before, measured.cpu_after)
     if target.netns_pid is not None:  # not the native run: this machine's count is anyone's
         notes["time_wait_front"] = target.time_wait(target.netns_pid)
     if target.app_pid is not None and target.app_pid != target.netns_pid:
@@ -161,14 +175,18 @@ def load(
     """The configuration, started, under wrk's load: its figures and notes, its wrk
     output (and the stack's logs explaining errors) in logs."""
     connections = config.connections or settings.connections
-    output, cpu_before, cpu_after = measured_load(
-        target, connections, settings, config.count_statuses
-    )
+    measured = measured_load(target, connections, settings, config.count_statuses)
     name = f"{config.key}-round{round_index + 1}"
-    (logs / f"wrk-{name}.txt").write_text(output)
-    result = wrk.parse(output)
+    (logs / f"wrk-{name}.txt").write_text(measured.output)
+    result = wrk.parse(measured.output)
     if result.errors:
         (logs / f"errors-{name}.txt").write_text(target.error_logs())
+    notes = load_notes(workspace, config, target, result, measured)
+    if config.count_statuses:
+        # wrk's latencies mix the 503s in: the 200s' own, as nginx logged them.
+        time.sleep(access_log.FLUSH_WAIT_S)
+        log = target.front_log()
+        notes.update(access_log.answered_notes(log, config.path, measured.start, measured.end))
     return Run(
         config=config.key,
         round=round_index,
@@ -178,7 +196,7 @@ def load(
         requests=result.requests,
         errors=result.errors,
         cold_start_s=cold_start,
-        notes=load_notes(workspace, config, target, result, (cpu_before, cpu_after)),
+        notes=notes,
     )
 
 

@@ -162,6 +162,15 @@ class Stacks:
                 error_logs=lambda: explaining_errors(
                     self.compose.run(project, files, ["logs", "--no-color"], env=env, check=False)
                 ),
+                front_log=lambda: (
+                    self.compose.run(
+                        project,
+                        files,
+                        ["logs", "--no-color", "--no-log-prefix", config.front],
+                        env=env,
+                        check=False,
+                    ).stdout
+                ),
             )
             try:
                 target.wait_ready()

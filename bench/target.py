@@ -48,6 +48,8 @@ class Target:
     # CPU seconds used so far: by the stack's own processes ("stack") and by Docker's
     # daemons and the stack's shims ("docker": the log path, health checks).
     cpu: Callable[[], dict[str, float]] = lambda: {}
+    # The front's log (nginx's access log among it) so far; "" natively.
+    front_log: Callable[[], str] = lambda: ""
 
     def wrap(self, command: Sequence[str]) -> list[str]:
         if self.netns_pid is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import jinja2
 import pytest
 import yaml
 
-from bench import jobs, wrk
+from bench import access_log, jobs, wrk
 from bench.apps import app_cost
 from bench.chart import write_chart
 from bench.configs import configs, select
@@ -709,7 +710,13 @@ def test_configuration_sets() -> None:
     # Each names a compose project: lowercase letters, digits, hyphens and underscores.
     assert [key for key in keys if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", key)] == []
     quick = [config.key for config in select(every, "quick", [], [])]
-    assert quick == ["nginx-uwsgi", "ceiling-nginx", "native", "page-nginx-uwsgi"]
+    assert quick == [
+        "nginx-uwsgi",
+        "ceiling-nginx",
+        "native",
+        "page-nginx-uwsgi",
+        "overload-notes-4",
+    ]
     # --jobs: the worker stacks, and the default whose cold start they are set against.
     assert [config.key for config in select(every, "jobs", [], [])] == [
         "nginx-uwsgi", "jobs-rq", "jobs-celery",
@@ -779,6 +786,7 @@ def test_overload_counts_what_is_neither_a_200_nor_a_503() -> None:
     data = results_document(**OVERLOAD_RATES)
     for run_ in data["runs"]:
         run_["notes"]["statuses"] = {"200": 2000, "503": 300}
+        run_["notes"]["p99_ms_200"] = 1100.0 + 100 * run_["round"]
     assert {goal.name: goal for goal in goals(Results(data))}[OVERLOAD].measured == "0"
     for run_ in data["runs"]:
         if run_["config"] == "overload-notes-16" and run_["round"] == 2:
@@ -788,5 +796,40 @@ def test_overload_counts_what_is_neither_a_200_nor_a_503() -> None:
     assert (failed.measured, failed.met, failed.note) == ("7", False, "in overload-notes-16")
     rows = table_rows(render_markdown(data, "chart.png"), SECTIONS["overload"])
     row = next(row for label, row in rows.items() if "16 processes" in label)
-    # rate, p50, p99, 200, 503, other statuses, neither, CPU
-    assert row[3:7] == ["6,000", "900", "502: 4", "7"]
+    # rate, p50, p99, the 200s' p99, 200, 503, other statuses, neither, CPU
+    assert row[3:8] == ["1,200.0", "6,000", "900", "502: 4", "7"]
+
+
+# nginx's JSON access log as `docker compose logs --no-log-prefix nginx` prints it.
+ACCESS_LOG = "\n".join(
+    [
+        "/docker-entrypoint.sh: Configuration complete; ready for start up",
+        '{"time":"2026-12-04T12:00:00+00:00","method":"GET","uri":"/notes","status":200,'
+        '"request_time":9.000}',
+        '{"time":"2026-12-04T12:00:01+00:00","method":"GET","uri":"/notes","status":200,'
+        '"request_time":0.250}',
+        '{"time":"2026-12-04T12:00:02+00:00","method":"GET","uri":"/notes","status":503,'
+        '"request_time":0.001}',
+        '{"time":"2026-12-04T12:00:03+00:00","method":"GET","uri":"/","status":200,'
+        '"request_time":7.000}',
+        '{"time":"2026-12-04T12:00:04+00:00","method":"GET","uri":"/notes","status":200,'
+        '"request_time":1.500}',
+        '{"time":"2026-12-04T12:00:05+00:00","method":"GET","uri":"/notes","status":200,"req',
+        '{"time":"2026-12-04T12:00:07+00:00","method":"GET","uri":"/notes","status":200,'
+        '"request_time":8.000}',
+    ]
+)
+
+
+def test_the_200s_p99_is_of_the_200s_nginx_logged_during_the_run() -> None:
+    """Only the 200s to the page, from the measured run's seconds (whole, as nginx's
+    time has them), count; other lines are skipped."""
+    start = datetime(2026, 12, 4, 12, 0, 1, 600_000, tzinfo=UTC)
+    end = datetime(2026, 12, 4, 12, 0, 5, 400_000, tzinfo=UTC)
+    assert access_log.request_times(ACCESS_LOG, "/notes", 200, start, end) == [0.25, 1.5]
+    assert access_log.request_times(ACCESS_LOG, "/notes", 503, start, end) == [0.001]
+    assert access_log.answered_notes(ACCESS_LOG, "/notes", start, end) == {
+        "logged_200": 2,
+        "p99_ms_200": 1500.0,
+    }
+    assert access_log.answered_notes("", "/notes", start, end) == {"logged_200": 0}

@@ -40,9 +40,10 @@ def run(config: str, rate: float, round_: int = 0, **fields: Any) -> Run:
 
 
 def test_quick_bench_run(tmp_path: Path) -> None:
-    """`python -m bench --quick`: the default shape, the nginx ceiling, the native run
-    and the template page of the default shape with PostgreSQL (its notes seeded), 1 s
-    each; its report; and nothing of it left in Docker afterwards."""
+    """`python -m bench --quick`: the default shape, the nginx ceiling, the native run,
+    the template page of the default shape with PostgreSQL (its notes seeded) and its
+    database page under overload, 1 s each; its report; and nothing of it left in
+    Docker afterwards."""
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--results-dir", str(tmp_path)],
         cwd=TEMPLATE_ROOT,
@@ -55,10 +56,24 @@ def test_quick_bench_run(tmp_path: Path) -> None:
     [folder] = [path for path in tmp_path.iterdir() if path.is_dir()]
     data = json.loads((folder / "results.json").read_text())
     measured = {run_["config"]: run_ for run_ in data["runs"]}
-    assert sorted(measured) == ["ceiling-nginx", "native", "nginx-uwsgi", "page-nginx-uwsgi"]
+    assert sorted(measured) == [
+        "ceiling-nginx",
+        "native",
+        "nginx-uwsgi",
+        "overload-notes-4",
+        "page-nginx-uwsgi",
+    ]
     for run_ in measured.values():
-        assert run_["requests_per_second"] > 0 and run_["errors"] == 0, run_
+        assert run_["requests_per_second"] > 0, run_
         assert 0 < run_["p50_ms"] <= run_["p99_ms"], run_
+    overload = measured.pop("overload-notes-4")
+    for run_ in measured.values():
+        assert run_["errors"] == 0, run_
+    # Under overload a 200 or a 503, nothing else; the 200s' own times from nginx's log.
+    statuses = overload["notes"]["statuses"]
+    assert set(statuses) <= {"200", "503"} and statuses.get("200", 0) > 0, overload
+    assert overload["notes"]["logged_200"] > 0, overload
+    assert 0 < overload["notes"]["p99_ms_200"] <= overload["p99_ms"] + 1000, overload
     assert measured["nginx-uwsgi"]["cold_start_s"] > 0
     assert data["rebuild_s"]["default"] > 0
     assert data["images"]["default"]["app"] > data["base_images"]["PYTHON_IMAGE"]["size"]
@@ -73,6 +88,7 @@ def test_quick_bench_run(tmp_path: Path) -> None:
         "| ceiling: nginx",
         "## Docker against",
         "## Template page: GET /",
+        "## Overload: the database page",
     ):
         assert line in table
     assert (folder / "chart.png").read_bytes().startswith(PNG_SIGNATURE)
