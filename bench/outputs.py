@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.chart import write_chart
+from bench.chart import charted_keys, write_chart
 from bench.host import Log
 from bench.projects import REPO_ROOT
 from bench.report import render_markdown, render_readme_section, replace_readme_section
@@ -25,13 +25,17 @@ def write_outputs(data: dict[str, Any], folder: Path, docs: bool, log: Log) -> l
     results_json = folder / "results.json"
     results_json.write_text(json.dumps(data, indent=2) + "\n")
     written.append(results_json)
-    has_load = any(run_.notes.get("load", True) for run_ in Results(data).runs)
-    if has_load:
+    # A run of configurations none of the chart's sections has (--only overload-notes-4)
+    # has its table alone.
+    results = Results(data)
+    has_load = any(run_.notes.get("load", True) for run_ in results.runs)
+    charted = has_load and bool(charted_keys(results))
+    if charted:
         written.append(write_chart(data, folder / "chart.png"))
     table = folder / "table.md"
     table.write_text(render_markdown(data, "chart.png"))
     written.append(table)
-    if docs and has_load:
+    if docs and charted:
         DOCS.mkdir(parents=True, exist_ok=True)
         shutil.copy(folder / "chart.png", DOCS / "latest.png")
         (DOCS / "latest.md").write_text(render_markdown(data, "latest.png"))

@@ -31,6 +31,7 @@ from bench.docker import Compose, Resources
 from bench.goals import goals
 from bench.images import Images
 from bench.measure import describe
+from bench.outputs import write_outputs
 from bench.projects import Projects
 from bench.report import (
     README_END,
@@ -363,6 +364,15 @@ def test_readme_section_between_markers() -> None:
 def test_chart_is_a_png(tmp_path: Path) -> None:
     path = write_chart(results_document(**FULL_RATES), tmp_path / "chart.png")
     assert path.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_a_run_of_no_charted_configuration_writes_its_table_alone(tmp_path: Path) -> None:
+    data = results_document(**OVERLOAD_RATES)
+    written = write_outputs(data, tmp_path, docs=False, log=print)
+    assert [path.name for path in written] == ["results.json", "table.md"]
+    assert "## Overload: the database page" in (tmp_path / "table.md").read_text()
+    written = write_outputs(results_document(**FULL_RATES), tmp_path, docs=False, log=print)
+    assert [path.name for path in written] == ["results.json", "chart.png", "table.md"]
 
 
 def jobs_document() -> dict[str, Any]:
