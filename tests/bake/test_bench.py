@@ -20,6 +20,7 @@ from bench.apps import app_cost
 from bench.chart import write_chart
 from bench.configs import configs, select
 from bench.configuration import (
+    APPS,
     BAKED_ANSWERS,
     BENCH_ROOT,
     COMPOSE_FILE,
@@ -44,7 +45,7 @@ from bench.results import Results
 from bench.run import parse_args
 from bench.stacks import Stacks
 from bench.stats import Run, percentile, ratio, rotated, summarize
-from bench.variants import Edit
+from bench.variants import SITE, Edit
 from conftest import Bake
 from helpers import template_file
 
@@ -678,6 +679,15 @@ def test_every_variant_bakes_and_changes_what_it_varies(bake: Bake) -> None:
                 config.key,
                 relative,
             )
+
+
+def test_the_nginx_ceiling_logs_as_the_default_site_does(bake: Bake) -> None:
+    """The ceiling (bench/apps/nginx_return_200.conf.template) stands in for the default
+    site: its access log is the site's, batches and all."""
+    site = (bake(**BAKED_ANSWERS["default"]) / SITE).read_text().splitlines()
+    [access_log_line] = [line for line in site if line.lstrip().startswith("access_log ")]
+    ceiling = (APPS / "nginx_return_200.conf.template").read_text().splitlines()
+    assert access_log_line in ceiling
 
 
 def test_every_edit_applies_to_its_builds_bake(bake: Bake) -> None:

@@ -73,6 +73,7 @@ def test_quick_bench_run(tmp_path: Path) -> None:
     statuses = overload["notes"]["statuses"]
     assert set(statuses) <= {"200", "503"} and statuses.get("200", 0) > 0, overload
     assert overload["notes"]["logged_200"] > 0, overload
+    # Above wrk's p99 of every answer only as far as the fast 503s pull that one down.
     assert 0 < overload["notes"]["p99_ms_200"] <= overload["p99_ms"] + 1000, overload
     assert measured["nginx-uwsgi"]["cold_start_s"] > 0
     assert data["rebuild_s"]["default"] > 0
