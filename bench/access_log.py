@@ -6,8 +6,8 @@ byte read to its answer's last byte sent, the time a client waits once connected
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from bench.stats import percentile
 
@@ -18,16 +18,31 @@ FLUSH_WAIT_S = 2.0
 P99 = 0.99
 
 
-def log_entry(line: str) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class LoggedAnswer:
+    """What the bench reads of one line of nginx's JSON access log."""
+
+    time: datetime  # when nginx logged it, to the second
+    method: str
+    uri: str
+    status: int
+    request_time: float  # seconds
+
+
+def logged_answer(line: str) -> LoggedAnswer | None:
     """One line of nginx's JSON access log, or None for a line that is not one whole:
     another program's, or one cut short."""
     try:
         entry = json.loads(line)
-        datetime.fromisoformat(entry["time"])
-        float(entry["request_time"])
+        return LoggedAnswer(
+            datetime.fromisoformat(entry["time"]),
+            entry["method"],
+            entry["uri"],
+            entry["status"],
+            float(entry["request_time"]),
+        )
     except (ValueError, KeyError, TypeError):
         return None
-    return entry if isinstance(entry, dict) else None
 
 
 def request_times(log: str, path: str, status: int, start: datetime, end: datetime) -> list[float]:
@@ -36,17 +51,14 @@ def request_times(log: str, path: str, status: int, start: datetime, end: dateti
     starts in counts whole). Lines that are not its JSON log lines are skipped."""
     first = start.replace(microsecond=0)
     last = end.replace(microsecond=0) + timedelta(seconds=1)
-    times = []
-    for line in log.splitlines():
-        entry = log_entry(line)
-        if entry is None or entry.get("method") != "GET" or entry.get("uri") != path:
-            continue
-        if entry.get("status") != status:
-            continue
-        if not first <= datetime.fromisoformat(entry["time"]) < last:
-            continue
-        times.append(float(entry["request_time"]))
-    return times
+    answers = [logged_answer(line) for line in log.splitlines()]
+    return [
+        answer.request_time
+        for answer in answers
+        if answer is not None
+        and (answer.method, answer.uri, answer.status) == ("GET", path, status)
+        and first <= answer.time < last
+    ]
 
 
 def answered_notes(log: str, path: str, start: datetime, end: datetime) -> dict[str, float | int]:

@@ -114,6 +114,7 @@ BUFFERED_ACCESS_LOG = (
     " write per request through\n"
     "    # Docker's log driver is slow under load. No bigger: the workers share stdout, a\n"
     "    # pipe, which takes a write of up to 4 KB whole, never cut by another worker's.\n"
+    "    # https://man7.org/linux/man-pages/man7/pipe.7.html (PIPE_BUF)\n"
     "    access_log /var/log/nginx/access.log json"
     f" buffer={Plan.access_log_buffer_kb}k flush=1s if=$loggable;\n"
 )
