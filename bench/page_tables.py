@@ -4,6 +4,8 @@ containers, and the app's own work by package, in-process)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from bench.markdown import number, rate_cell, table, times
 from bench.page_configs import PAGES, default_page_key, page_key
 from bench.results import Results
@@ -198,19 +200,29 @@ def overload_table(results: Results) -> str:
     )
 
 
+def in_process_cost(results: Results, page: str) -> dict[str, Any]:
+    """The page's own work in-process (bench/apps/app_cost.py): its CPU time per
+    request, `cpu_us`, and that time by package, `parts`; empty if not measured."""
+    return dict(results.data.get("page_cost_us", {}).get(PAGES[page][0], {}))
+
+
+def uwsgi_part_us(results: Results, page: str) -> float | None:
+    """The default's app container's CPU time per request on a page less the app's own
+    work in-process: uWSGI's part (its threads, the GIL, the request and the answer)."""
+    app = results.median_note(default_page_key(page), "cpu_us_service_app")
+    in_process = in_process_cost(results, page)
+    return app - in_process["cpu_us"] if app is not None and in_process else None
+
+
 def cost_rows(results: Results, page: str) -> dict[str, float | None]:
     """Where the default's CPU time per request goes on a page: its containers, the
     app's own work in-process by package, and the app container's rest (uWSGI)."""
     key = default_page_key(page)
-    path = PAGES[page][0]
-    in_process = results.data.get("page_cost_us", {}).get(path, {})
-    parts = in_process.get("parts", {})
-    app = results.median_note(key, "cpu_us_service_app")
-    rest = app - in_process["cpu_us"] if app is not None and in_process else None
+    parts = in_process_cost(results, page).get("parts", {})
     return {
         "nginx (its container)": results.median_note(key, "cpu_us_service_nginx"),
         "uWSGI: the app container less the app's own work in-process (its threads, the GIL, "
-        "the request and the answer through the socket)": rest,
+        "the request and the answer through the socket)": uwsgi_part_us(results, page),
         **{f"the app in-process: {name}": parts.get(name) for name in PACKAGES},
         "PostgreSQL (its container)": results.median_note(key, "cpu_us_service_db"),
         "Docker's daemons (log driver, health checks)": results.median_note(key, "cpu_us_docker"),
