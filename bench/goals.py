@@ -237,6 +237,12 @@ def page_vs_peers_goal(results: Results, page: str) -> Goal:
     closest = min(measured, key=lambda peer: measured[peer]) if measured else None
     lowest = measured[closest] if closest else None
     closest_key = page_key(page, closest or "")
+    note = (
+        f"short by {GOAL_PAGE_VS_PEERS - (lowest or 0):.2f}x; CPU per request: "
+        f"{results.cpu_cell(default_key)} us against {results.cpu_cell(closest_key)} us"
+    )
+    if bound := server_free_bound(results, page, closest_key):
+        note += f"; {bound}"
     return measured_goal(
         f"{PAGE_NAMES[page]}: the default against every peer (gunicorn sync and gthread, "
         "granian behind nginx and alone)",
@@ -244,9 +250,7 @@ def page_vs_peers_goal(results: Results, page: str) -> Goal:
         None if len(measured) < len(PAGE_PEERS) else lowest,
         f"{times(lowest)} against the closest ({results.label(closest_key)})",
         lowest is not None and lowest >= GOAL_PAGE_VS_PEERS,
-        f"short by {GOAL_PAGE_VS_PEERS - (lowest or 0):.2f}x; CPU per request: "
-        f"{results.cpu_cell(default_key)} us against {results.cpu_cell(closest_key)} us"
-        f"{server_free_bound(results, page, closest_key)}",
+        note,
     )
 
 
@@ -256,7 +260,7 @@ def page_vs_gunicorn_goal(results: Results, page: str) -> Goal:
         f"{PAGE_NAMES[page]}: the default against gunicorn sync (4 workers) behind the same nginx",
         GOAL_PAGE_VS_GUNICORN,
         ratio(results.rate(default_page_key(page)), results.rate(gunicorn_key)),
-        server_free_bound(results, page, gunicorn_key).removeprefix("; "),
+        server_free_bound(results, page, gunicorn_key),
     )
 
 
@@ -267,13 +271,13 @@ def server_free_bound(results: Results, page: str, peer_key: str) -> str:
     default_key = default_page_key(page)
     rate, cpu_us = results.rate(default_key), results.cpu_us(default_key)
     uwsgi_us = uwsgi_part_us(results, page)
-    if not (rate and cpu_us and uwsgi_us and 0 < uwsgi_us < cpu_us):
+    if rate is None or cpu_us is None or uwsgi_us is None or not 0 < uwsgi_us < cpu_us:
         return ""
     bound = ratio(rate * cpu_us / (cpu_us - uwsgi_us), results.rate(peer_key))
     if bound is None:
         return ""
     return (
-        f"; if uWSGI's part ({number(uwsgi_us)} us of {number(cpu_us)}) cost nothing: "
+        f"if uWSGI's part ({number(uwsgi_us)} us of {number(cpu_us)}) cost nothing: "
         f"{times(bound)} at most"
     )
 
