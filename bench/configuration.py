@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.variants import NGINX_CONF, SITE, UWSGI_INI, Edit
+from bench.variants import NGINX_CONF, SETTINGS, SITE, UWSGI_INI, Edit
 from hooks.plan import Plan
 
 BENCH_ROOT = Path(__file__).resolve().parent
@@ -82,7 +82,7 @@ SECTIONS = {
     " serves at once",
     "pgbouncer": "PgBouncer against a PostgreSQL sized for every pooled connection, GET /notes",
     "pages-cost": "Where the default's time goes on the pages",
-    "sweep-notes": "Default shape with PostgreSQL: processes x threads, GET /notes",
+    "sweep-notes": "Default shape with PostgreSQL: processes x threads (and pools), GET /notes",
 }
 
 
@@ -93,6 +93,7 @@ MOUNTED_FILES: dict[str, tuple[str, str]] = {
     UWSGI_INI: ("app", "/app/ops/uwsgi.ini"),
     NGINX_CONF: ("nginx", "/etc/nginx/nginx.conf"),
     SITE: ("nginx", f"/etc/nginx/templates/{Path(SITE).name}"),
+    SETTINGS: ("app", f"/app/{SETTINGS}"),
 }
 DEFAULT_PLAN = Plan.defaults()
 # The baked project's database (its project_slug), and the role its app connects as.

@@ -4,7 +4,8 @@ the same query), each against gunicorn and granian serving the same bake with th
 pool rules (its settings.py); the same pages at processes=16, the bigger host's answer,
 under 256 connections, with the peers at 16 workers on the database page; the database
 page under overload; through PgBouncer instead of a PostgreSQL sized for every pooled
-connection; and the database page's processes x threads."""
+connection; and the database page's processes x threads, and pools smaller than the
+threads."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from bench.configuration import (
     Config,
 )
 from bench.sweeps import default_point, threads_label
-from bench.variants import NO_TAKEN_AT_STAMP, UWSGI_INI
+from bench.variants import NO_TAKEN_AT_STAMP, UWSGI_INI, pool_of
 
 # Each page: what wrk asks for, what it is.
 PAGES = {
@@ -46,6 +47,9 @@ PGBOUNCER_MAX_CLIENTS = 1024
 # processes x threads on the database page, around the default: one slot per CPU, one
 # thread per process, and as many threads as wrk's 64 connections.
 NOTES_SWEEP = ((2, 1), (4, 1), (8, 1), (4, 4), (8, 8), (2, 32))
+# processes x threads with a pool smaller than the threads (settings.py edited): as many
+# threads as wrk's connections, but only a few requests at the database at once.
+NOTES_POOL_SWEEP = ((4, 16, 2), (2, 32, 2), (2, 32, 1))
 
 
 def page_key(page: str, server: str) -> str:
@@ -313,6 +317,35 @@ def notes_sweep_configs() -> list[Config]:
     ]
 
 
+def notes_pool_configs() -> list[Config]:
+    """The database page with a pool smaller than the threads: each worker's requests
+    beyond its pool wait for a connection, with no more than the pool at the database
+    (and in the app's own work after its query) at once."""
+    configs = []
+    for processes, threads, pool in NOTES_POOL_SWEEP:
+        shape = (
+            {}
+            if (processes, threads) == default_point()
+            else {"answers": {"processes": str(processes), "threads": str(threads)},
+                  "varies": (UWSGI_INI,)}
+        )  # fmt: skip
+        connections = f"{pool} connection{'s' if pool > 1 else ''}"
+        configs.append(
+            Config(
+                page_key("notes", f"{processes}x{threads}-pool-{pool}"),
+                f"{threads_label(processes, threads)}, a pool of {connections} each, GET /notes",
+                "sweep-notes",
+                "postgres",
+                edits=(pool_of(pool),),
+                baseline=default_page_key("notes"),
+                short=f"/notes: {processes} processes x {threads}, pool {pool}",
+                **shape,
+                **page_fields("notes"),
+            )
+        )
+    return configs
+
+
 def real_page_configs() -> list[Config]:
     """Every configuration of the real pages, in report order."""
     return [
@@ -322,4 +355,5 @@ def real_page_configs() -> list[Config]:
         *overload_configs(),
         *pgbouncer_configs(),
         *notes_sweep_configs(),
+        *notes_pool_configs(),
     ]

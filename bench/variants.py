@@ -11,6 +11,8 @@ from hooks.plan import Plan
 UWSGI_INI = "ops/uwsgi.ini"
 SITE = "nginx/templates/default.conf.template"
 NGINX_CONF = "nginx/nginx.conf"
+# The app package's settings (the PostgreSQL bake's pool).
+SETTINGS = f"{Plan.defaults().answers['project_slug']}/settings.py"
 
 
 @dataclass(frozen=True)
@@ -128,3 +130,15 @@ UNBUFFERED_ACCESS_LOG = Edit(
     "    access_log /var/log/nginx/access.log json if=$loggable;\n",
 )
 NGINX_ONE_WORKER = Edit(NGINX_CONF, "\nworker_processes auto;\n", "\nworker_processes 1;\n")
+
+
+def pool_of(connections: int) -> Edit:
+    """settings.py: each uWSGI worker pools `connections`, fewer than its threads, so
+    that many of its requests use the database at once and the rest wait for one
+    (POOL_TIMEOUT_S; a request holds its connection until it ends). Outside uWSGI the
+    pool stays at two (ops/migrate.py holds its lock on one and migrates on the other)."""
+    return Edit(
+        SETTINGS,
+        "    return uwsgi_threads() or 2\n",
+        f"    return {connections} if uwsgi_threads() else 2\n",
+    )
