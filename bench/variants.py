@@ -1,6 +1,7 @@
 """Variants no project is made with: each is a small, explicit text edit of a file its
-build's bake writes (uwsgi.ini, nginx's site or nginx.conf), mounted over the build's
-image like a file a variant's bake changes. The template has no switch for them."""
+build's bake writes (uwsgi.ini, nginx's site or nginx.conf, the app's settings.py),
+mounted over the build's image like a file a variant's bake changes. The template has no
+switch for them."""
 
 from __future__ import annotations
 
