@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.variants import NGINX_CONF, SETTINGS, SITE, UWSGI_INI, Edit
+from bench.variants import NGINX_CONF, PROJECT_SLUG, SETTINGS, SITE, UWSGI_INI, Edit
 from hooks.plan import Plan
 
 BENCH_ROOT = Path(__file__).resolve().parent
@@ -97,7 +97,7 @@ MOUNTED_FILES: dict[str, tuple[str, str]] = {
 }
 DEFAULT_PLAN = Plan.defaults()
 # The baked project's database (its project_slug), and the role its app connects as.
-DATABASE = DEFAULT_PLAN.answers["project_slug"]
+DATABASE = PROJECT_SLUG
 APP_ROLE = "app"
 
 

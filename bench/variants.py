@@ -12,8 +12,9 @@ from hooks.plan import Plan
 UWSGI_INI = "ops/uwsgi.ini"
 SITE = "nginx/templates/default.conf.template"
 NGINX_CONF = "nginx/nginx.conf"
-# The app package's settings (the PostgreSQL bake's pool).
-SETTINGS = f"{Plan.defaults().answers['project_slug']}/settings.py"
+# The baked projects' package (and the PostgreSQL bake's database), and its settings.
+PROJECT_SLUG = Plan.defaults().answers["project_slug"]
+SETTINGS = f"{PROJECT_SLUG}/settings.py"
 
 
 @dataclass(frozen=True)
