@@ -269,9 +269,11 @@ def test_a_database_that_is_down_gets_503s_until_it_is_back(stack: Stack) -> Non
 # In the app container: a database address that takes the connection and never answers
 # (a listening socket nobody accepts on), then GET /notes through the app's factory, with
 # the garbage collector off; then, on the database's side, whether the attempt's
-# connection is still open once the request has its answer.
+# connection is still open once the request has its answer. Its log goes to stdout, so
+# that the lines come back in the order they were written (docker's two streams do not).
 SILENT_DATABASE = """
-import gc, socket, time
+import gc, os, socket, time
+os.dup2(1, 2)
 gc.disable()
 listener = socket.create_server(("127.0.0.1", 5499))
 from flask_service import create_app
