@@ -16,6 +16,8 @@ READY_TIMEOUT_S = 120
 # An answer other than 200 (or a client's 499) in nginx's access log, its combined or
 # its JSON format.
 NOT_OK = re.compile(r'" (?!200 |499 )[1-5][0-9][0-9] |"status":(?!200,|499,)[1-5][0-9][0-9],')
+# A request shed on purpose (503, Retry-After): nginx's access log line for it, the app's.
+SHED = re.compile(r'" 503 |"status":503,|"message": "503 for ')
 EXPLAINING = re.compile(
     r"\[(error|crit|alert|emerg)\]|killed|harakiri|Seeya|Respawned|listen queue|"
     r"Traceback|Error|unavailable|refused|[0-9]{3} for [A-Z]+ /",
@@ -23,12 +25,17 @@ EXPLAINING = re.compile(
 
 
 def explaining_errors(result: subprocess.CompletedProcess[str], most: int = 200) -> str:
-    """The log lines that explain a run's errors, the last `most` of them (the first are
-    often nginx's while the app was starting, before the load)."""
+    """The log lines that explain a run's errors, in the order logged: the last `most`
+    of the shed requests' and the last `most` of all others (the first are often
+    nginx's while the app was starting, before the load). An overload sheds thousands,
+    which must not hide the few lines of another error among them."""
     lines = (result.stdout + result.stderr).splitlines()
     found = [line for line in lines if NOT_OK.search(line) or EXPLAINING.search(line)]
-    earlier = f"... {len(found) - most} earlier\n" if len(found) > most else ""
-    return earlier + "\n".join(found[-most:])
+    shed = [index for index, line in enumerate(found) if SHED.search(line)]
+    others = [index for index, line in enumerate(found) if not SHED.search(line)]
+    kept = sorted(shed[-most:] + others[-most:])
+    left_out = f"... {len(found) - len(kept)} earlier left out\n" if len(kept) < len(found) else ""
+    return left_out + "\n".join(found[index] for index in kept)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import dataclasses
 import importlib.util
 import json
 import re
+import subprocess
 import sys
 import types
 from datetime import UTC, datetime
@@ -48,6 +49,7 @@ from bench.results import Results
 from bench.run import parse_args
 from bench.stacks import Stacks
 from bench.stats import Run, percentile, ratio, rotated, summarize
+from bench.target import explaining_errors
 from bench.variants import SETTINGS, SITE, Edit, pool_of
 from conftest import Bake
 from helpers import template_file
@@ -107,6 +109,26 @@ def test_wrk_socket_errors_are_errors() -> None:
     assert result.errors == 12642
     assert result.requests_per_second == 0
     assert result.p99_ms == 0
+
+
+def test_the_errors_log_keeps_other_errors_among_thousands_of_shed_requests() -> None:
+    """An overload's round logs thousands of 503s; a 502 and nginx's error line for it,
+    early in the round, are still in what the bench keeps, in the order logged."""
+    shed = (
+        'nginx-1  | {"uri":"/notes","status":503,"request_time":0.001}',
+        'app-1  | {"level": "WARNING", "message": "503 for GET /notes: waited 1.20 s"}',
+    )
+    lines = [
+        "nginx-1  | ... [error] 31#31: *9 connect() to unix:/run/uwsgi/app.sock failed (11)",
+        'nginx-1  | {"uri":"/notes","status":502,"request_time":0.000}',
+        'nginx-1  | {"uri":"/notes","status":200,"request_time":0.020}',
+        *(shed * 3000),
+    ]
+    logs = subprocess.CompletedProcess([], 0, stdout="\n".join(lines), stderr="")
+    kept = explaining_errors(logs, most=50).splitlines()
+    assert kept[0] == "... 5950 earlier left out"
+    assert kept[1:3] == lines[:2]
+    assert kept[3:] == list(shed * 25)
 
 
 def test_wrk_output_without_latency_is_refused() -> None:
