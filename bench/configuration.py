@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.variants import NGINX_CONF, PROJECT_SLUG, SETTINGS, SITE, UWSGI_INI, Edit
+from bench.variants import NGINX_CONF, SITE, UWSGI_INI, Edit
 from hooks.plan import Plan
 
 BENCH_ROOT = Path(__file__).resolve().parent
@@ -93,11 +93,10 @@ MOUNTED_FILES: dict[str, tuple[str, str]] = {
     UWSGI_INI: ("app", "/app/ops/uwsgi.ini"),
     NGINX_CONF: ("nginx", "/etc/nginx/nginx.conf"),
     SITE: ("nginx", f"/etc/nginx/templates/{Path(SITE).name}"),
-    SETTINGS: ("app", f"/app/{SETTINGS}"),
 }
 DEFAULT_PLAN = Plan.defaults()
 # The baked project's database (its project_slug), and the role its app connects as.
-DATABASE = PROJECT_SLUG
+DATABASE = DEFAULT_PLAN.answers["project_slug"]
 APP_ROLE = "app"
 
 

@@ -27,7 +27,7 @@ from bench.configuration import (
     Config,
 )
 from bench.sweeps import default_point, threads_label
-from bench.variants import NO_TAKEN_AT_STAMP, UWSGI_INI, pool_of
+from bench.variants import NO_TAKEN_AT_STAMP, UWSGI_INI
 
 # Each page: what wrk asks for, what it is.
 PAGES = {
@@ -47,7 +47,7 @@ PGBOUNCER_MAX_CLIENTS = 1024
 # processes x threads on the database page, around the default: one slot per CPU, one
 # thread per process, and as many threads as wrk's 64 connections.
 NOTES_SWEEP = ((2, 1), (4, 1), (8, 1), (4, 4), (8, 8), (2, 32))
-# processes x threads with a pool smaller than the threads (settings.py edited): as many
+# processes x threads with a pool smaller than the threads (DATABASE_POOL_SIZE): as many
 # threads as wrk's connections, but only a few requests at the database at once.
 NOTES_POOL_SWEEP = ((4, 16, 2), (2, 32, 2), (2, 32, 1))
 
@@ -336,7 +336,7 @@ def notes_pool_configs() -> list[Config]:
                 f"{threads_label(processes, threads)}, a pool of {connections} each, GET /notes",
                 "sweep-notes",
                 "postgres",
-                edits=(pool_of(pool),),
+                override={"app": {"environment": {"DATABASE_POOL_SIZE": str(pool)}}},
                 baseline=default_page_key("notes"),
                 short=f"/notes: {processes} processes x {threads}, pool {pool}",
                 **shape,

@@ -1,7 +1,6 @@
 """Variants no project is made with: each is a small, explicit text edit of a file its
-build's bake writes (uwsgi.ini, nginx's site or nginx.conf, the app's settings.py),
-mounted over the build's image like a file a variant's bake changes. The template has no
-switch for them."""
+build's bake writes (uwsgi.ini, nginx's site or nginx.conf), mounted over the build's
+image like a file a variant's bake changes. The template has no switch for them."""
 
 from __future__ import annotations
 
@@ -12,9 +11,6 @@ from hooks.plan import Plan
 UWSGI_INI = "ops/uwsgi.ini"
 SITE = "nginx/templates/default.conf.template"
 NGINX_CONF = "nginx/nginx.conf"
-# The baked projects' package (and the PostgreSQL bake's database), and its settings.
-PROJECT_SLUG = Plan.defaults().answers["project_slug"]
-SETTINGS = f"{PROJECT_SLUG}/settings.py"
 
 
 @dataclass(frozen=True)
@@ -132,15 +128,3 @@ UNBUFFERED_ACCESS_LOG = Edit(
     "    access_log /var/log/nginx/access.log json if=$loggable;\n",
 )
 NGINX_ONE_WORKER = Edit(NGINX_CONF, "\nworker_processes auto;\n", "\nworker_processes 1;\n")
-
-
-def pool_of(connections: int) -> Edit:
-    """settings.py: each uWSGI worker pools `connections`, fewer than its threads, so
-    that many of its requests use the database at once and the rest wait for one
-    (POOL_TIMEOUT_S; a request holds its connection until it ends). Outside uWSGI the
-    pool stays at two (ops/migrate.py holds its lock on one and migrates on the other)."""
-    return Edit(
-        SETTINGS,
-        "    return uwsgi_threads() or 2\n",
-        f"    return {connections} if uwsgi_threads() else 2\n",
-    )

@@ -5,12 +5,9 @@ configurations' variants against a fresh bake."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import re
 import subprocess
-import sys
-import types
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,7 +47,7 @@ from bench.run import parse_args
 from bench.stacks import Stacks
 from bench.stats import Run, percentile, ratio, rotated, summarize
 from bench.target import explaining_errors
-from bench.variants import SETTINGS, SITE, Edit, pool_of
+from bench.variants import SITE, Edit
 from conftest import Bake
 from helpers import template_file
 
@@ -747,33 +744,6 @@ def test_every_edit_applies_to_its_builds_bake(bake: Bake) -> None:
             assert edit.file in MOUNTED_FILES, (config.key, edit.file)
             text = (project / edit.file).read_text()
             assert edit.apply(text) != text, config.key
-
-
-def pooled_connections(settings: Path, uwsgi_cores: int | None) -> int:
-    """The pool a baked settings.py gives a process: a uWSGI worker of `uwsgi_cores`
-    threads (uWSGI's own module, as its workers see it), or any other process (None)."""
-    spec = importlib.util.spec_from_file_location("edited_settings", settings)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    uwsgi = None if uwsgi_cores is None else types.SimpleNamespace(cores=uwsgi_cores)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(sys.modules, "uwsgi", uwsgi)  # None: `import uwsgi` fails
-        spec.loader.exec_module(module)
-    return module.SQLALCHEMY_ENGINE_OPTIONS["pool_size"]
-
-
-@pytest.mark.parametrize("pool", [1, 2])
-def test_a_pool_smaller_than_the_threads_keeps_the_migrations_two(
-    bake: Bake, tmp_path: Path, pool: int
-) -> None:
-    """The notes sweep's pools (bench/variants.py pool_of): a uWSGI worker of 32 threads
-    pools `pool` connections; ops/migrate.py, outside uWSGI, still pools the two it needs."""
-    baked = bake(**BAKED_ANSWERS["postgres"]) / SETTINGS
-    assert pooled_connections(baked, 32) == 32
-    edited = tmp_path / "settings.py"
-    edited.write_text(pool_of(pool).apply(baked.read_text()))
-    assert pooled_connections(edited, 32) == pool
-    assert pooled_connections(edited, None) == 2
 
 
 def test_each_baked_builds_services_are_its_compose_files(bake: Bake, tmp_path: Path) -> None:

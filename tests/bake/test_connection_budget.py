@@ -7,6 +7,8 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import re
+import sys
+import types
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -152,6 +154,12 @@ def test_the_generated_files_carry_the_budget(
     needed, _ = check.connections_needed({"UWSGI_PROCESSES": "2", "UWSGI_THREADS": "3"})
     jobs = 2 * plan.worker_concurrency if plan.database_workers else 0
     assert needed == 2 * 3 + 1 + 2 + jobs
+    # DATABASE_POOL_SIZE counts where it is fewer than the threads, as settings.py pools.
+    for pool, per_worker in (("2", 2), ("3", 3), ("8", 3)):
+        environ = {"UWSGI_PROCESSES": "2", "UWSGI_THREADS": "3", "DATABASE_POOL_SIZE": pool}
+        needed, parts = check.connections_needed(environ)
+        assert needed == 2 * per_worker + 1 + 2 + jobs, parts
+        assert ("(DATABASE_POOL_SIZE)" in parts) == (per_worker < 3), parts
     if plan.processes is not None:
         assert check.uwsgi_processes({}) == plan.processes
     assert check.uwsgi_threads({}) == plan.threads
@@ -169,3 +177,39 @@ def test_the_ini_takes_processes_and_threads_from_the_environment(
         assert block is not None, variable
         assert re.findall(rf"^{option} = ", block[1], re.M) == [f"{option} = "]
         assert len(re.findall(rf"^{option} = ", ini, re.M)) == 1
+
+
+def pooled_connections(settings: Path, uwsgi_cores: int | None, limit: str | None) -> int:
+    """The pool a baked settings.py gives a process: a uWSGI worker of `uwsgi_cores`
+    threads (uWSGI's own module, as its workers see it), or any other process (None),
+    with DATABASE_POOL_SIZE set to `limit` (None: unset)."""
+    spec = importlib.util.spec_from_file_location("baked_settings", settings)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    uwsgi = None if uwsgi_cores is None else types.SimpleNamespace(cores=uwsgi_cores)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, "uwsgi", uwsgi)  # None: `import uwsgi` fails
+        if limit is None:
+            patch.delenv("DATABASE_POOL_SIZE", raising=False)
+        else:
+            patch.setenv("DATABASE_POOL_SIZE", limit)
+        spec.loader.exec_module(module)
+    return module.SQLALCHEMY_ENGINE_OPTIONS["pool_size"]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_database_pool_size_caps_a_workers_pool_and_a_wrong_one_stops_the_start(
+    bake: Bake, database: str
+) -> None:
+    """A uWSGI worker pools one connection per thread, or DATABASE_POOL_SIZE when that
+    is fewer; ops/migrate.py, outside uWSGI, still pools the two it needs. A value that
+    is no number of connections fails the import (the start), in every process."""
+    project = bake(database=database)
+    settings = project / project.name / "settings.py"
+    assert pooled_connections(settings, 32, None) == 32
+    assert pooled_connections(settings, 32, "2") == 2
+    assert pooled_connections(settings, 4, "8") == 4
+    assert pooled_connections(settings, None, "1") == 2
+    for wrong in ("0", "-2", "two"):
+        with pytest.raises(ValueError, match=f"DATABASE_POOL_SIZE='{wrong}': a number"):
+            pooled_connections(settings, None, wrong)

@@ -153,9 +153,9 @@ def test_more_processes_than_the_database_accepts_stop_the_start(stack: Stack) -
     assert lines == [
         f"migrate: the database accepts {accepted} connections, the service may open"
         f" {processes * plan.threads + 3} (1 app replica(s) x {processes} processes"
-        f" x {plan.threads} threads + 1 for metrics + 2 for migrations): set UWSGI_PROCESSES or"
-        " UWSGI_THREADS lower, or raise the database's max_connections (README.md,"
-        " Database connections)"
+        f" x {plan.threads} threads + 1 for metrics + 2 for migrations): set UWSGI_PROCESSES,"
+        " UWSGI_THREADS or DATABASE_POOL_SIZE lower, or raise the database's max_connections"
+        " (README.md, Database connections)"
     ], output
     assert "Traceback" not in output
 

@@ -5,10 +5,10 @@ line when they do not fit, instead of requests failing under load ("sorry, too m
 clients already").
 
 Each uWSGI thread holds at most one connection (settings.py pools `threads` per
-worker, none beyond), so the service needs: APP_REPLICAS app replicas at once (1;
-the swarm stack and Kubernetes set theirs), each with uWSGI's processes x threads as
-ops/uwsgi.ini sets them (UWSGI_PROCESSES and UWSGI_THREADS win), and two for the
-migrations.
+worker, or DATABASE_POOL_SIZE when that is fewer, none beyond), so the service needs:
+APP_REPLICAS app replicas at once (1; the swarm stack and Kubernetes set theirs), each
+with uWSGI's processes x threads as ops/uwsgi.ini sets them (UWSGI_PROCESSES and
+UWSGI_THREADS win), and two for the migrations.
 {%- if plan.metrics %}
 Each replica's metrics exporter (ops/metrics.py) adds one.
 {%- endif %}
@@ -60,12 +60,22 @@ def uwsgi_threads(environ: Mapping[str, str]) -> int:
     return int(environ.get("UWSGI_THREADS") or {{ plan.threads }})
 
 
+def worker_pool(environ: Mapping[str, str]) -> tuple[int, str]:
+    """The connections a uWSGI worker pools, and what they are: one per thread, or
+    DATABASE_POOL_SIZE when that is fewer (as settings.py pools them)."""
+    threads = uwsgi_threads(environ)
+    limit = int(environ.get("DATABASE_POOL_SIZE") or threads)
+    if limit < threads:
+        return limit, f"{limit} pooled connections (DATABASE_POOL_SIZE)"
+    return threads, f"{threads} threads"
+
+
 def connections_needed(environ: Mapping[str, str]) -> tuple[int, str]:
     """The most connections the service opens at once, and how they add up."""
     replicas = int(environ.get("APP_REPLICAS") or 1)
-    processes, threads = uwsgi_processes(environ), uwsgi_threads(environ)
-    needed = replicas * processes * threads
-    parts = f"{replicas} app replica(s) x {processes} processes x {threads} threads"
+    processes, (pool, pooled) = uwsgi_processes(environ), worker_pool(environ)
+    needed = replicas * processes * pool
+    parts = f"{replicas} app replica(s) x {processes} processes x {pooled}"
 {%- if plan.metrics %}
     exporters = replicas * EXPORTER_CONNECTIONS
     needed += exporters
@@ -97,6 +107,6 @@ def budget_problem(engine: Engine, environ: Mapping[str, str] = os.environ) -> s
         return None
     return (
         f"the database accepts {accepted} connections, the service may open {needed}"
-        f" ({parts}): set UWSGI_PROCESSES or UWSGI_THREADS lower, or raise the database's"
-        " max_connections (README.md, Database connections)"
+        f" ({parts}): set UWSGI_PROCESSES, UWSGI_THREADS or DATABASE_POOL_SIZE lower, or"
+        " raise the database's max_connections (README.md, Database connections)"
     )
