@@ -29,6 +29,7 @@ COLORS = {
     "page": "#e377c2",
     "pages-16": "#7f7f7f",
     "sweep-notes": "#bcbd22",
+    "sweep-page": "#aec7e8",
 }
 HIGHLIGHT = "#d62728"  # the default shape
 # The legend's columns at most, and the height of one of its rows, inches.

@@ -83,6 +83,7 @@ SECTIONS = {
     "pgbouncer": "PgBouncer against a PostgreSQL sized for every pooled connection, GET /notes",
     "pages-cost": "Where the default's time goes on the pages",
     "sweep-notes": "Default shape with PostgreSQL: processes x threads (and pools), GET /notes",
+    "sweep-page": "Default shape with PostgreSQL: processes x threads (and pools), GET /",
 }
 
 

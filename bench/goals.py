@@ -10,6 +10,7 @@ from bench.markdown import number, percent, table, times
 from bench.page_configs import (
     BIG_HOST_PROCESSES,
     DEFAULT_NOTES,
+    DEFAULT_PAGE,
     PAGES,
     big_host_key,
     default_page_key,
@@ -211,7 +212,8 @@ def errors_goal(results: Results) -> Goal:
     show errors."""
     compared = [
         run for run in results.runs if results.configs.get(run.config, {}).get("section")
-        in ("main", "gap", "sweep", "sweep-io", "native", "notes", "page", "sweep-notes")
+        in ("main", "gap", "sweep", "sweep-io", "native", "notes", "page", "sweep-notes",
+            "sweep-page")
     ]  # fmt: skip
     errors = sum(run.errors for run in compared)
     failing = sorted({run.config for run in compared if run.errors})
@@ -386,6 +388,7 @@ def goals(results: Results) -> list[Goal]:
         overload_goal(results),
         pgbouncer_goal(results),
         sweep_goal(results, "sweep-notes", DEFAULT_NOTES, "database page (GET /notes)"),
+        sweep_goal(results, "sweep-page", DEFAULT_PAGE, "template page (GET /)"),
     ]
 
 

@@ -4,8 +4,7 @@ the same query), each against gunicorn and granian serving the same bake with th
 pool rules (its settings.py); the same pages at processes=16, the bigger host's answer,
 under 256 connections, with the peers at 16 workers on the database page; the database
 page under overload; through PgBouncer instead of a PostgreSQL sized for every pooled
-connection; and the database page's processes x threads, and pools smaller than the
-threads."""
+connection; and each page's processes x threads, and pools smaller than the threads."""
 
 from __future__ import annotations
 
@@ -50,6 +49,10 @@ NOTES_SWEEP = ((2, 1), (4, 1), (8, 1), (4, 4), (8, 8), (2, 32))
 # processes x threads with a pool smaller than the threads (DATABASE_POOL_SIZE): as many
 # threads as wrk's connections, but only a few requests at the database at once.
 NOTES_POOL_SWEEP = ((4, 16, 2), (2, 32, 2), (2, 32, 1))
+# The template page: the database page's best points, one slot per CPU and as many threads
+# as wrk's connections, and the latter with a pool of 2.
+PAGE_SWEEP = ((2, 1), (8, 8), (2, 32))
+PAGE_POOL_SWEEP = ((2, 32, 2),)
 
 
 def page_key(page: str, server: str) -> str:
@@ -297,32 +300,34 @@ def pgbouncer_configs() -> list[Config]:
     return configs
 
 
-def notes_sweep_configs() -> list[Config]:
+def sweep_configs(page: str, points: tuple[tuple[int, int], ...]) -> list[Config]:
     """The default shape with PostgreSQL baked with other processes x threads (a pool of
-    `threads` each, as its settings.py has it), on the database page."""
+    `threads` each, as its settings.py has it), on a page."""
+    path = PAGES[page][0]
     return [
         Config(
-            page_key("notes", f"{processes}x{threads}"),
-            f"{threads_label(processes, threads)}, GET /notes",
-            "sweep-notes",
+            page_key(page, f"{processes}x{threads}"),
+            f"{threads_label(processes, threads)}, GET {path}",
+            f"sweep-{page}",
             "postgres",
             answers={"processes": str(processes), "threads": str(threads)},
             varies=(UWSGI_INI,),
-            baseline=default_page_key("notes"),
-            short=f"/notes: {processes} processes x {threads}",
-            **page_fields("notes"),
+            baseline=default_page_key(page),
+            short=f"{path}: {processes} processes x {threads}",
+            **page_fields(page),
         )
-        for processes, threads in NOTES_SWEEP
+        for processes, threads in points
         if (processes, threads) != default_point()
     ]
 
 
-def notes_pool_configs() -> list[Config]:
-    """The database page with a pool smaller than the threads: each worker's requests
-    beyond its pool wait for a connection, with no more than the pool at the database
-    (and in the app's own work after its query) at once."""
+def pool_configs(page: str, points: tuple[tuple[int, int, int], ...]) -> list[Config]:
+    """A page with a pool smaller than the threads (DATABASE_POOL_SIZE): each worker's
+    requests beyond its pool wait for a connection, with no more than the pool at the
+    database (and in the app's own work after its query) at once."""
+    path = PAGES[page][0]
     configs = []
-    for processes, threads, pool in NOTES_POOL_SWEEP:
+    for processes, threads, pool in points:
         shape = (
             {}
             if (processes, threads) == default_point()
@@ -332,15 +337,15 @@ def notes_pool_configs() -> list[Config]:
         connections = f"{pool} connection{'s' if pool > 1 else ''}"
         configs.append(
             Config(
-                page_key("notes", f"{processes}x{threads}-pool-{pool}"),
-                f"{threads_label(processes, threads)}, a pool of {connections} each, GET /notes",
-                "sweep-notes",
+                page_key(page, f"{processes}x{threads}-pool-{pool}"),
+                f"{threads_label(processes, threads)}, a pool of {connections} each, GET {path}",
+                f"sweep-{page}",
                 "postgres",
                 override={"app": {"environment": {"DATABASE_POOL_SIZE": str(pool)}}},
-                baseline=default_page_key("notes"),
-                short=f"/notes: {processes} processes x {threads}, pool {pool}",
+                baseline=default_page_key(page),
+                short=f"{path}: {processes} processes x {threads}, pool {pool}",
                 **shape,
-                **page_fields("notes"),
+                **page_fields(page),
             )
         )
     return configs
@@ -354,6 +359,8 @@ def real_page_configs() -> list[Config]:
         *big_host_configs(),
         *overload_configs(),
         *pgbouncer_configs(),
-        *notes_sweep_configs(),
-        *notes_pool_configs(),
+        *sweep_configs("notes", NOTES_SWEEP),
+        *pool_configs("notes", NOTES_POOL_SWEEP),
+        *sweep_configs("page", PAGE_SWEEP),
+        *pool_configs("page", PAGE_POOL_SWEEP),
     ]

@@ -144,7 +144,7 @@ def section_shown(results: Results, section: str) -> bool:
         "pgbouncer",
     ):
         return bool(results.in_section(section))
-    if section == "sweep-notes":
+    if section in ("sweep-notes", "sweep-page"):
         return bool(results.in_section(section))
     if section == "pages-cost":
         return DEFAULT_NOTES in results.summaries and "page_cost_us" in results.data
@@ -172,6 +172,7 @@ def section_tables(results: Results, cpus: int) -> dict[str, Callable[[], str]]:
         "sweep": lambda: sweep_table(results, cpus),
         "sweep-io": lambda: sweep_table(results, cpus, "sweep-io"),
         "sweep-notes": lambda: sweep_table(results, cpus, "sweep-notes"),
+        "sweep-page": lambda: sweep_table(results, cpus, "sweep-page"),
         "variant": lambda: variants_table(results),
         "native": lambda: native_table(results),
         "cold": lambda: cold_table(results),

@@ -78,7 +78,12 @@ def main_table(results: Results) -> str:
 
 
 # Each sweep's default: the configuration its points are set against.
-SWEEP_DEFAULTS = {"sweep": DEFAULT, "sweep-io": IO_DEFAULT, "sweep-notes": DEFAULT_NOTES}
+SWEEP_DEFAULTS = {
+    "sweep": DEFAULT,
+    "sweep-io": IO_DEFAULT,
+    "sweep-notes": DEFAULT_NOTES,
+    "sweep-page": DEFAULT_PAGE,
+}
 
 
 def sweep_table(results: Results, cpus: int, section: str = "sweep") -> str:

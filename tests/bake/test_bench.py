@@ -475,6 +475,8 @@ PAGE_RATES = {
     "notes-granian-nginx-16": 450.0,
     "notes-2x1": 640.0,
     "notes-8x8": 560.0,
+    "page-2x1": 420.0,
+    "page-2x32-pool-2": 500.0,
 }
 
 
@@ -543,6 +545,11 @@ def test_pages_goals() -> None:
     sweep = found["Default shape against the best processes x threads, database page (GET /notes)"]
     assert (sweep.measured, sweep.met) == (
         "94% of the best (2 processes x 1 thread, GET /notes)",
+        True,
+    )
+    page_sweep = found["Default shape against the best processes x threads, template page (GET /)"]
+    assert (page_sweep.measured, page_sweep.met) == (
+        "90% of the best (2 processes x 32 threads, a pool of 2 connections each, GET /)",
         True,
     )
     big_host = "Failed requests on the pages with processes=16 (the bigger host) at 256 connections"
@@ -660,6 +667,13 @@ def test_pages_tables() -> None:
     sweep = table_rows(markdown, SECTIONS["sweep-notes"])
     assert sweep["2 processes x 1 thread"][1] == "100%"
     assert sweep[f"4 processes x {DEFAULT_THREADS} threads: auto (default)"][1] == "94%"
+    page_sweep = table_rows(markdown, SECTIONS["sweep-page"])
+    assert list(page_sweep) == [
+        f"4 processes x {DEFAULT_THREADS} threads: auto (default)",
+        "2 processes x 1 thread",
+        "2 processes x 32 threads, a pool of 2 connections each",
+    ]
+    assert [row[1] for row in page_sweep.values()] == ["90%", "84%", "100%"]
 
 
 def test_app_cost_gives_each_package_its_time() -> None:
@@ -791,7 +805,7 @@ def test_configuration_sets() -> None:
         *("granian-nginx", "granian-alone", "io-default", "no-probes"),
         *("jobs-rq", "jobs-celery"),
         *(f"{page}-{server}" for page in ("notes", "page") for server in PAGE_SERVERS),
-        *("notes-16", "page-16", "notes-2x1", "notes-8x8"),
+        *("notes-16", "page-16", "notes-2x1", "notes-8x8", "page-2x1", "page-2x32-pool-2"),
         *("notes-gunicorn-sync-16", "notes-granian-nginx-16"),
         *("notes-pgbouncer-4", "notes-pgbouncer-16"),
     }
