@@ -142,9 +142,9 @@ def section_shown(results: Results, section: str) -> bool:
         "pages-16",
         "overload",
         "pgbouncer",
+        "sweep-notes",
+        "sweep-page",
     ):
-        return bool(results.in_section(section))
-    if section in ("sweep-notes", "sweep-page"):
         return bool(results.in_section(section))
     if section == "pages-cost":
         return DEFAULT_NOTES in results.summaries and "page_cost_us" in results.data
