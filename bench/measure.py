@@ -90,19 +90,21 @@ def wrk_output(
 @dataclass(frozen=True)
 class MeasuredLoad:
     """The measured run: wrk's output, the target's CPU seconds before and after it,
-    and when it ran."""
+    when it ran, and how long the stack took to settle before it."""
 
     output: str
     cpu_before: dict[str, float]
     cpu_after: dict[str, float]
     start: datetime
     end: datetime
+    settled_s: float
 
 
 def measured_load(
     target: Target, connections: int, settings: Settings, statuses: bool = False
 ) -> MeasuredLoad:
-    """The measured run, after the warm-up."""
+    """The measured run, once the stack has settled and after the warm-up."""
+    settled_s = target.wait_settled()
     if settings.warmup_s:
         wrk_output(target, connections, settings.warmup_s, False, settings)
         # The requests wrk abandoned when it stopped still wait in uWSGI's listen
@@ -112,7 +114,7 @@ def measured_load(
     start = datetime.now(UTC)
     output = wrk_output(target, connections, settings.duration_s, True, settings, statuses)
     end = datetime.now(UTC)
-    return MeasuredLoad(output, cpu_before, target.cpu(), start, end)
+    return MeasuredLoad(output, cpu_before, target.cpu(), start, end, settled_s)
 
 
 def cpu_notes(
@@ -147,8 +149,9 @@ def load_notes(
     measured: MeasuredLoad,
 ) -> dict[str, Any]:
     """What a run records beside wrk's figures: CPU time, TIME_WAIT sockets left,
-    workers, the errors by kind."""
+    workers, the errors by kind, the seconds the stack took to settle."""
     notes = cpu_notes(result, measured.cpu_before, measured.cpu_after)
+    notes["settled_s"] = round(measured.settled_s, 1)
     if target.netns_pid is not None:  # not the native run: this machine's count is anyone's
         notes["time_wait_front"] = target.time_wait(target.netns_pid)
     if target.app_pid is not None and target.app_pid != target.netns_pid:
@@ -215,6 +218,8 @@ def describe(run_: Run) -> str:
         )
     if run_.cold_start_s is not None:
         parts.append(f"cold start {run_.cold_start_s:.1f} s")
+    if "settled_s" in run_.notes:
+        parts.append(f"settled in {run_.notes['settled_s']:.1f} s")
     if "time_wait_front" in run_.notes:
         parts.append(
             f"TIME_WAIT {run_.notes['time_wait_front']}"

@@ -11,6 +11,14 @@ from dataclasses import dataclass
 from bench.host import BenchError, run
 
 READY_TIMEOUT_S = 120
+# Before the load, a stack settles: its own processes use less than this share of one
+# CPU over SETTLED_WINDOW_S. Every worker has then loaded the app (uWSGI's lazy-apps,
+# gunicorn's and granian's workers each load it after the fork, after the first answers
+# the readiness poll), so the load meets no worker still loading: 16 of them on 2 CPUs
+# take seconds.
+SETTLED_CPU_SHARE = 0.1
+SETTLED_WINDOW_S = 0.5
+SETTLED_TIMEOUT_S = 60
 
 
 # An answer other than 200 (or a client's 499) in nginx's access log, its combined or
@@ -91,6 +99,25 @@ class Target:
                 return
             time.sleep(0.1)
         raise BenchError(f"{self.url} did not answer 200 within {seconds:.0f} s")
+
+    def wait_settled(self, seconds: float = SETTLED_TIMEOUT_S) -> float:
+        """Wait until the stack's own processes use less than SETTLED_CPU_SHARE of a CPU
+        over SETTLED_WINDOW_S; the seconds it took (0 when their CPU time is unknown)."""
+        started = time.monotonic()
+        before = self.cpu().get("stack")
+        while before is not None:
+            time.sleep(SETTLED_WINDOW_S)
+            after = self.cpu()["stack"]
+            if after - before < SETTLED_CPU_SHARE * SETTLED_WINDOW_S:
+                return time.monotonic() - started
+            if time.monotonic() - started > seconds:
+                share = (after - before) / SETTLED_WINDOW_S
+                raise BenchError(
+                    f"{self.url}: its processes still used {share:.0%} of a CPU"
+                    f" {seconds:.0f} s after it answered"
+                )
+            before = after
+        return 0.0
 
     def time_wait(self, pid: int | None) -> int:
         """TIME_WAIT sockets in the network namespace of pid."""

@@ -31,6 +31,7 @@ from bench.configuration import (
 )
 from bench.docker import Compose, Resources
 from bench.goals import goals
+from bench.host import BenchError, process_cpu_s
 from bench.images import Images
 from bench.measure import describe
 from bench.outputs import write_outputs
@@ -46,7 +47,7 @@ from bench.results import Results
 from bench.run import parse_args
 from bench.stacks import Stacks
 from bench.stats import Run, percentile, ratio, rotated, summarize
-from bench.target import explaining_errors
+from bench.target import Target, explaining_errors
 from bench.variants import SITE, Edit
 from conftest import Bake
 from helpers import template_file
@@ -126,6 +127,30 @@ def test_the_errors_log_keeps_other_errors_among_thousands_of_shed_requests() ->
     assert kept[0] == "... 5950 earlier left out"
     assert kept[1:3] == lines[:2]
     assert kept[3:] == list(shed * 25)
+
+
+def cpu_of(process: subprocess.Popen[bytes]) -> Target:
+    """A target whose stack is one real process of this machine."""
+    return Target("http://127.0.0.1:9/", cpu=lambda: {"stack": process_cpu_s(process.pid)})
+
+
+def test_the_load_waits_until_the_stack_has_settled() -> None:
+    # As a worker still loading the app: busy for a second, then idle.
+    busy_then_idle = (
+        "import time\nend = time.monotonic() + 1\n"
+        "while time.monotonic() < end: pass\ntime.sleep(30)"
+    )
+    with subprocess.Popen(["python3", "-c", busy_then_idle]) as process:
+        try:
+            assert 0.9 < cpu_of(process).wait_settled() < 3
+        finally:
+            process.kill()
+    with subprocess.Popen(["python3", "-c", "while True: pass"]) as spinning:
+        try:
+            with pytest.raises(BenchError, match=r"still used \d+% of a CPU 1 s after it answered"):
+                cpu_of(spinning).wait_settled(seconds=1)
+        finally:
+            spinning.kill()
 
 
 def test_wrk_output_without_latency_is_refused() -> None:
