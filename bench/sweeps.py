@@ -32,7 +32,7 @@ IO_WAIT = {"FLASK_APP": "io_wait"}
 
 def default_point() -> tuple[int, int]:
     """The default shape's processes x threads: auto, on this machine."""
-    return 2 * (os.cpu_count() or 1), DEFAULT_PLAN.threads
+    return DEFAULT_PLAN.auto_processes_per_cpu * (os.cpu_count() or 1), DEFAULT_PLAN.threads
 
 
 def swept_points() -> list[tuple[int, int]]:

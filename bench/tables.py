@@ -95,7 +95,8 @@ def sweep_table(results: Results, cpus: int, section: str = "sweep") -> str:
     for key in keys:
         summary = results.summaries.get(key)
         label = (
-            f"{2 * cpus} processes x {DEFAULT_PLAN.threads} threads: auto (default)"
+            f"{DEFAULT_PLAN.auto_processes_per_cpu * cpus} processes x {DEFAULT_PLAN.threads}"
+            " threads: auto (default)"
             if key == default_key
             else results.label(key).split(", GET /")[0]
         )

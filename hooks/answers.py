@@ -14,7 +14,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,6 +81,9 @@ class Answers:
     https: bool
     https_port: int
     processes: int | None  # None: "auto", counted at start
+    # What `auto` counts: workers per CPU the container may use (uWSGI's advice is about
+    # two per core).
+    auto_processes_per_cpu: ClassVar[int] = 2
     threads: int
     buffer_size: int
     stats: bool

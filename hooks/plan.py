@@ -192,8 +192,8 @@ class Plan(Replicas):
     @property
     def compose_processes(self) -> int:
         """uWSGI's processes in compose.yaml's app: fixed, or `auto` on a host of
-        compose_cpus (twice its CPUs)."""
-        return self.processes or 2 * self.compose_cpus
+        compose_cpus (auto_processes_per_cpu for each)."""
+        return self.processes or self.auto_processes_per_cpu * self.compose_cpus
 
     @property
     def compose_budget(self) -> sizing.ConnectionBudget:

@@ -38,8 +38,9 @@ class Replicas(Answers, Facts):
     @property
     def replica_workers(self) -> int:
         """uWSGI workers in one orchestrated replica: the fixed count, or what `auto`
-        makes of the replica's CPU limit (twice its CPUs)."""
-        return self.processes or 2 * math.ceil(self.app_cpu_limit_millis / 1000)
+        makes of the replica's CPU limit (auto_processes_per_cpu for each CPU)."""
+        cpus = math.ceil(self.app_cpu_limit_millis / 1000)
+        return self.processes or self.auto_processes_per_cpu * cpus
 
     @property
     def app_resources(self) -> Resources:

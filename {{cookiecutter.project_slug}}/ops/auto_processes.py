@@ -1,13 +1,14 @@
 {%- set plan = cookiecutter | plan -%}
 {% if plan.database == "postgres" -%}
-"""Print the worker count for `processes = auto`: twice the CPUs this container may use,
-at most MOST_PROCESSES.
+"""Print the worker count for `processes = auto`: PER_CPU for each CPU this container
+may use, at most MOST_PROCESSES.
 
 ops/uwsgi.ini runs this when uWSGI starts. uWSGI's own %k counts the host's CPUs,
 which overcommits a container held to fewer by a CPU quota or a cpuset.
 """
 {%- else -%}
-"""Print the worker count for `processes = auto`: twice the CPUs this container may use.
+"""Print the worker count for `processes = auto`: PER_CPU for each CPU this container
+may use.
 
 ops/uwsgi.ini runs this when uWSGI starts. uWSGI's own %k counts the host's CPUs,
 which overcommits a container held to fewer by a CPU quota or a cpuset.
@@ -21,10 +22,12 @@ import os
 from pathlib import Path
 
 CGROUP = Path("/sys/fs/cgroup")
+# Workers per CPU: uWSGI's advice is about two per core.
+PER_CPU = {{ plan.auto_processes_per_cpu }}
 {%- if plan.database == "postgres" %}
 # The database accepts the connections of this many workers (README.md, Database
 # connections): a bigger host is served by more replicas, not more workers.
-MOST_PROCESSES = {{ 2 * plan.compose_cpus }}
+MOST_PROCESSES = {{ plan.compose_processes }}
 {%- endif %}
 
 
@@ -55,9 +58,9 @@ def available_cpus(cgroup: Path = CGROUP) -> int:
 def auto_processes() -> int:
     """uWSGI's workers for `processes = auto`."""
 {%- if plan.database == "postgres" %}
-    return min(2 * available_cpus(), MOST_PROCESSES)
+    return min(PER_CPU * available_cpus(), MOST_PROCESSES)
 {%- else %}
-    return 2 * available_cpus()
+    return PER_CPU * available_cpus()
 {%- endif %}
 
 
