@@ -33,6 +33,7 @@ from bench.tables import (
     sweep_table,
     variants_table,
 )
+from bench.target import SETTLED_CPU_SHARE, SETTLED_WINDOW_S
 
 
 def machine_lines(data: Mapping[str, Any]) -> list[str]:
@@ -88,9 +89,9 @@ def method(data: Mapping[str, Any]) -> str:
             "TIME_WAIT sockets left by an earlier run) and removes it after; stacks that are not",
             "timed for their cold start are polled until they answer instead of waiting for their",
             "health checks; then every stack waits, before the warm-up, until its own processes",
-            "use under a tenth of a CPU over half a second (every worker has loaded the app: 16",
-            f"of them on 2 CPUs take seconds). {settings.get('rounds')} rounds; each round runs",
-            "every configuration",
+            f"use under {SETTLED_CPU_SHARE:.0%} of a CPU over {SETTLED_WINDOW_S} s (every worker",
+            "has loaded the app: 16 of them on 2 CPUs take seconds).",
+            f"{settings.get('rounds')} rounds; each round runs every configuration",
             "once, one further along the list than the round before; figures are medians over",
             "the rounds (min-max beside the rate). Errors are wrk's socket errors and non-2xx",
             "answers (the logs explaining them are in the run's logs/ folder). Cold start:",
