@@ -82,13 +82,13 @@ def peer_configs() -> list[Config]:
             "gunicorn-sync",
             f"gunicorn sync, {GUNICORN_WORKERS} workers, behind the same nginx",
             GUNICORN_SYNC,
-            short="gunicorn sync 4",
+            short=f"gunicorn sync {GUNICORN_WORKERS}",
         ),
         peer(
             "gunicorn-gthread",
             f"gunicorn gthread, {GUNICORN_WORKERS} workers x 2 threads, behind the same nginx",
             GUNICORN_GTHREAD,
-            short="gunicorn gthread 4x2",
+            short=f"gunicorn gthread {GUNICORN_WORKERS}x2",
         ),
         peer(
             "granian-nginx",

@@ -13,6 +13,7 @@ compose settings (an override file). The configurations themselves: bench/config
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,11 +51,14 @@ PEER_BESIDE: dict[str, dict[str, str]] = {
     "peers": {"nginx": "nginx-http"},
     "peers-postgres": {"nginx": "nginx-http", "db": "postgres"},
 }
+DEFAULT_PLAN = Plan.defaults()
+# The default's processes on this machine (processes = auto, a container of its CPUs).
+DEFAULT_PROCESSES = DEFAULT_PLAN.auto_processes(os.cpu_count() or 1)
 GUNICORN_VERSION = "27.0.1"
-GUNICORN_WORKERS = 4
+# The peers run as many workers as the default's processes.
+GUNICORN_WORKERS = DEFAULT_PROCESSES
 GRANIAN_VERSION = "2.8.7"
-# As many as gunicorn's and as the default's processes on 2 cores.
-GRANIAN_WORKERS = 4
+GRANIAN_WORKERS = DEFAULT_PROCESSES
 
 GUNICORN_SYNC = ["gunicorn", f"--workers={GUNICORN_WORKERS}", "--bind=0.0.0.0:8000", "main:app"]
 GUNICORN_GTHREAD = [*GUNICORN_SYNC[:-1], "--worker-class=gthread", "--threads=2", "main:app"]
@@ -95,7 +99,6 @@ MOUNTED_FILES: dict[str, tuple[str, str]] = {
     NGINX_CONF: ("nginx", "/etc/nginx/nginx.conf"),
     SITE: ("nginx", f"/etc/nginx/templates/{Path(SITE).name}"),
 }
-DEFAULT_PLAN = Plan.defaults()
 # The baked project's database (its project_slug), and the role its app connects as.
 DATABASE = DEFAULT_PLAN.answers["project_slug"]
 APP_ROLE = "app"

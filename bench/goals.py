@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.configuration import GRANIAN_WORKERS, GUNICORN_WORKERS
 from bench.gap_configs import GAP_PARTS
 from bench.markdown import number, percent, table, times
 from bench.page_configs import (
@@ -82,7 +83,7 @@ def ratio_goal(name: str, target: float, value: float | None, note: str = "") ->
 
 def vs_gunicorn_goal(results: Results) -> Goal:
     return ratio_goal(
-        "Default shape against gunicorn sync (4 workers) behind the same nginx",
+        f"Default shape against gunicorn sync ({GUNICORN_WORKERS} workers) behind the same nginx",
         GOAL_VS_GUNICORN,
         ratio(results.rate(DEFAULT), results.rate(GUNICORN)),
     )
@@ -90,7 +91,7 @@ def vs_gunicorn_goal(results: Results) -> Goal:
 
 def vs_granian_goal(results: Results, key: str, where: str) -> Goal:
     return ratio_goal(
-        f"Default shape against granian (WSGI, 4 workers) {where}",
+        f"Default shape against granian (WSGI, {GRANIAN_WORKERS} workers) {where}",
         GOAL_VS_GRANIAN,
         ratio(results.rate(DEFAULT), results.rate(key)),
         f"CPU per request: {results.cpu_cell(DEFAULT)} us against granian's"
@@ -259,7 +260,8 @@ def page_vs_peers_goal(results: Results, page: str) -> Goal:
 def page_vs_gunicorn_goal(results: Results, page: str) -> Goal:
     gunicorn_key = page_key(page, "gunicorn-sync")
     return ratio_goal(
-        f"{PAGE_NAMES[page]}: the default against gunicorn sync (4 workers) behind the same nginx",
+        f"{PAGE_NAMES[page]}: the default against gunicorn sync ({GUNICORN_WORKERS} workers)"
+        " behind the same nginx",
         GOAL_PAGE_VS_GUNICORN,
         ratio(results.rate(default_page_key(page)), results.rate(gunicorn_key)),
         server_free_bound(results, page, gunicorn_key),

@@ -25,7 +25,7 @@ def write_outputs(data: dict[str, Any], folder: Path, docs: bool, log: Log) -> l
     results_json = folder / "results.json"
     results_json.write_text(json.dumps(data, indent=2) + "\n")
     written.append(results_json)
-    # A run of configurations none of the chart's sections has (--only overload-notes-4)
+    # A run of configurations none of the chart's sections has (--only overload-notes-2)
     # has its table alone.
     results = Results(data)
     has_load = any(run_.notes.get("load", True) for run_ in results.runs)

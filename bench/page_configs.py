@@ -43,16 +43,17 @@ BIG_HOST_CONNECTIONS = 256
 # PgBouncer (bench/images/pgbouncer): the clients it accepts, beyond every pooled
 # connection of the bigger host's workers.
 PGBOUNCER_MAX_CLIENTS = 1024
-# processes x threads on the database page, around the default: one slot per CPU, one
-# thread per process, and as many threads as wrk's 64 connections.
-NOTES_SWEEP = ((2, 1), (4, 1), (8, 1), (4, 4), (8, 8), (2, 32))
-# processes x threads with a pool smaller than the threads (DATABASE_POOL_SIZE): as many
-# threads as wrk's connections, but only a few requests at the database at once.
-NOTES_POOL_SWEEP = ((4, 16, 2), (2, 32, 2), (2, 32, 1))
-# The template page: the database page's best points, one slot per CPU and as many threads
-# as wrk's connections, and the latter with a pool of 2.
-PAGE_SWEEP = ((2, 1), (8, 8), (2, 32))
-PAGE_POOL_SWEEP = ((2, 32, 2),)
+# processes x threads on the database page with a connection per thread, around the
+# default: one slot per CPU, one thread per process, the previous default (4 x 16), and
+# as many threads as wrk's 64 connections.
+NOTES_SWEEP = ((2, 1), (4, 1), (8, 1), (4, 4), (8, 8), (4, 16), (2, 32))
+# processes x threads with a pool smaller than the threads (DATABASE_POOL_SIZE), as the
+# default's: the previous default's shape, and a bigger pool.
+NOTES_POOL_SWEEP = ((4, 16, 2), (2, 32, 4))
+# The template page: the database page's best points with a connection per thread and
+# the previous default, and its shape with the default's pool.
+PAGE_SWEEP = ((2, 1), (8, 8), (4, 16), (2, 32))
+PAGE_POOL_SWEEP = ((4, 16, 2),)
 
 
 def page_key(page: str, server: str) -> str:
@@ -107,7 +108,7 @@ def page_configs(page: str) -> list[Config]:
         Config(
             default_page_key(page),
             f"nginx-uwsgi (default): {processes} processes x {threads} threads, "
-            f"a pool of {threads} connections each",
+            f"a pool of {DEFAULT_PLAN.pool_size} connections each",
             page,
             "postgres",
             short=f"{PAGES[page][1]}: nginx-uwsgi (default)",
@@ -117,12 +118,12 @@ def page_configs(page: str) -> list[Config]:
         peer_page(
             page, "gunicorn-sync",
             f"gunicorn sync, {GUNICORN_WORKERS} workers, behind the same nginx",
-            GUNICORN_SYNC, short="gunicorn sync 4",
+            GUNICORN_SYNC, short=f"gunicorn sync {GUNICORN_WORKERS}",
         ),
         peer_page(
             page, "gunicorn-gthread",
             f"gunicorn gthread, {GUNICORN_WORKERS} workers x 2 threads, behind the same nginx",
-            GUNICORN_GTHREAD, short="gunicorn gthread 4x2",
+            GUNICORN_GTHREAD, short=f"gunicorn gthread {GUNICORN_WORKERS}x2",
         ),
         peer_page(
             page, "granian-nginx",
@@ -148,9 +149,10 @@ def with_workers(command: list[str], workers: int) -> list[str]:
 
 
 def big_host_configs() -> list[Config]:
-    """Both pages with the processes `auto` gives a host of 8 CPUs, at 256 connections:
-    the errors the connection budget is there to prevent; then gunicorn sync and granian
-    at as many workers on the database page (a pool of two connections each)."""
+    """Both pages at processes=16 (twice the workers `auto` gives a host of 8 CPUs), at
+    256 connections: the errors the connection budget is there to prevent; then gunicorn
+    sync and granian at as many workers on the database page (a pool of two connections
+    each)."""
     threads = default_point()[1]
     defaults = [
         Config(
@@ -301,23 +303,24 @@ def pgbouncer_configs() -> list[Config]:
 
 
 def sweep_configs(page: str, points: tuple[tuple[int, int], ...]) -> list[Config]:
-    """The default shape with PostgreSQL baked with other processes x threads (a pool of
-    `threads` each, as its settings.py has it), on a page."""
+    """The default shape with PostgreSQL baked with other processes x threads, a
+    connection per thread (DATABASE_POOL_SIZE), on a page."""
     path = PAGES[page][0]
     return [
         Config(
             page_key(page, f"{processes}x{threads}"),
-            f"{threads_label(processes, threads)}, GET {path}",
+            f"{threads_label(processes, threads)}, a connection per thread, GET {path}",
             f"sweep-{page}",
             "postgres",
             answers={"processes": str(processes), "threads": str(threads)},
             varies=(UWSGI_INI,),
+            override={"app": {"environment": {"DATABASE_POOL_SIZE": str(threads)}}},
             baseline=default_page_key(page),
             short=f"{path}: {processes} processes x {threads}",
             **page_fields(page),
         )
         for processes, threads in points
-        if (processes, threads) != default_point()
+        if (processes, threads, threads) != (*default_point(), DEFAULT_PLAN.pool_size)
     ]
 
 
@@ -328,6 +331,8 @@ def pool_configs(page: str, points: tuple[tuple[int, int, int], ...]) -> list[Co
     path = PAGES[page][0]
     configs = []
     for processes, threads, pool in points:
+        if (processes, threads, pool) == (*default_point(), DEFAULT_PLAN.pool_size):
+            continue
         shape = (
             {}
             if (processes, threads) == default_point()

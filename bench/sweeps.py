@@ -4,10 +4,9 @@ uWSGI processes and threads, on the CPU-bound page and on the I/O-bound route
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from bench.configuration import APPS, DEFAULT_PLAN, EXTRA, FULL, Config, Mount
+from bench.configuration import APPS, DEFAULT_PLAN, DEFAULT_PROCESSES, EXTRA, FULL, Config, Mount
 from bench.variants import UWSGI_INI
 
 
@@ -32,7 +31,7 @@ IO_WAIT = {"FLASK_APP": "io_wait"}
 
 def default_point() -> tuple[int, int]:
     """The default shape's processes x threads: auto, on this machine."""
-    return DEFAULT_PLAN.auto_processes_per_cpu * (os.cpu_count() or 1), DEFAULT_PLAN.threads
+    return DEFAULT_PROCESSES, DEFAULT_PLAN.threads
 
 
 def swept_points() -> list[tuple[int, int]]:

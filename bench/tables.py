@@ -95,7 +95,7 @@ def sweep_table(results: Results, cpus: int, section: str = "sweep") -> str:
     for key in keys:
         summary = results.summaries.get(key)
         label = (
-            f"{DEFAULT_PLAN.auto_processes_per_cpu * cpus} processes x {DEFAULT_PLAN.threads}"
+            f"{DEFAULT_PLAN.auto_processes(cpus)} processes x {DEFAULT_PLAN.threads}"
             " threads: auto (default)"
             if key == default_key
             else results.label(key).split(", GET /")[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.configuration import COMPOSE_FILE, DEFAULT_PLAN, EXTRA, Config
+from bench.configuration import DEFAULT_PLAN, EXTRA, Config
 from bench.variants import (
     NGINX_ONE_WORKER,
     NO_ACCESS_LOG,
@@ -17,6 +17,7 @@ from bench.variants import (
     UNBUFFERED_ACCESS_LOG,
     UPSTREAM_KEEPALIVE,
     UWSGI_INI,
+    UWSGI_OWN_LISTEN,
     UWSGI_REQUEST_LOG,
 )
 
@@ -93,7 +94,7 @@ def burst_variants() -> list[Config]:
     return [
         variant(
             "burst-256",
-            "nginx-uwsgi, 256 connections (listen = 1024)",
+            f"nginx-uwsgi, 256 connections (listen = {DEFAULT_PLAN.listen})",
             "256 connections",
             connections=256,
         ),
@@ -101,11 +102,7 @@ def burst_variants() -> list[Config]:
             "burst-256-listen-100",
             "nginx-uwsgi, 256 connections, uWSGI's own listen queue (100)",
             "256 connections, listen 100",
-            # uWSGI's own default: a unix socket refuses connections once 100 wait to be
-            # accepted (nginx: 502, "Resource temporarily unavailable"). Its compose.yaml
-            # too: the kernel's somaxconn follows the listen queue.
-            answers={"_listen": "100"},
-            varies=(UWSGI_INI, COMPOSE_FILE),
+            edits=(UWSGI_OWN_LISTEN,),
             connections=256,
         ),
     ]

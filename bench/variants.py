@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hooks import sizing
 from hooks.plan import Plan
 
 UWSGI_INI = "ops/uwsgi.ini"
@@ -54,6 +55,11 @@ NO_TAKEN_AT_STAMP = Edit(
     "; https://uwsgi-docs.readthedocs.io/en/latest/InternalRouting.html\n"
     f"route-run = addvar:{Plan.taken_at_environ}=${{time[micros]}}\n",
     "",
+)
+# uWSGI's own listen queue: a unix socket refuses connections once 100 wait to be
+# accepted (nginx: 502, "Resource temporarily unavailable").
+UWSGI_OWN_LISTEN = Edit(
+    UWSGI_INI, f"\nlisten = {Plan.defaults().listen}\n", f"\nlisten = {sizing.UWSGI_LISTEN}\n"
 )
 # One accept at a time among the workers (uWSGI's thunder-lock).
 VACUUM = "; Remove the sockets and files uWSGI created when it exits.\nvacuum = true\n"

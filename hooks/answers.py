@@ -81,13 +81,20 @@ class Answers:
     https: bool
     https_port: int
     processes: int | None  # None: "auto", counted at start
-    # What `auto` counts: workers per CPU the container may use (uWSGI's advice is about
-    # two per core).
-    auto_processes_per_cpu: ClassVar[int] = 2
+    # What `auto` counts: a worker per CPU the container may use, each with many threads
+    # (make bench's sweeps of the database and template pages put it at or near their
+    # best), and at least two, so one recycling (max-requests, reload-on-rss) leaves
+    # another serving.
+    auto_processes_per_cpu: ClassVar[int] = 1
+    least_auto_processes: ClassVar[int] = 2
     threads: int
     buffer_size: int
     stats: bool
     max_upload_mb: int
+
+    def auto_processes(self, cpus: int) -> int:
+        """The workers `processes = auto` counts for a container of `cpus` CPUs."""
+        return max(self.least_auto_processes, self.auto_processes_per_cpu * cpus)
 
 
 def read_fields(cls: type, values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

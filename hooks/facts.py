@@ -42,6 +42,11 @@ class Facts:
     # PostgreSQL, processes = auto counts at most the workers of a host of compose_cpus
     # CPUs, whose connections compose's db service accepts.
     compose_cpus: int
+    # The most connections a uWSGI worker pools (DATABASE_POOL_SIZE), fewer than its
+    # threads: so many of its requests at the database, and in the app's own work after
+    # the query, at once, the rest waiting their turn (make bench: more req/s on the
+    # database and template pages than a connection per thread, on fewer connections).
+    database_pool_size: int
     # A request waits this long for a pooled connection, well within harakiri, then
     # gets a 503 asking to come back after retry_after_s.
     pool_timeout_s: int
@@ -71,7 +76,6 @@ class Facts:
 
     # uWSGI (uwsgi.ini gives each its reason).
     harakiri: int
-    listen: int
     # Worker recycling, rarely: under lazy-apps each recycle imports the app again
     # (make bench measured recycling every 5000 requests).
     max_requests: int
@@ -104,8 +108,8 @@ class Facts:
     autoscale_cpu_percent: int
     nginx_replicas: int
 
-    # What a replica may use. One CPU for each app replica (processes = auto counts it:
-    # two workers), at least a quarter of one set aside; nginx needs a fraction of what
+    # What a replica may use. One CPU for each app replica (processes = auto counts its
+    # least: two workers), at least a quarter of one set aside; nginx needs a fraction of what
     # the app does.
     app_cpu_limit_millis: int
     app_cpu_request_millis: int

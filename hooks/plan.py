@@ -169,7 +169,7 @@ class Plan(Replicas):
 
     @property
     def pool_size(self) -> int:
-        return sizing.pool_size(self.threads)
+        return sizing.pool_size(self.threads, self.database_pool_size)
 
     @property
     def database_workers(self) -> bool:
@@ -183,7 +183,7 @@ class Plan(Replicas):
         return sizing.ConnectionBudget(
             app_replicas=app_replicas,
             processes=processes,
-            threads=self.threads,
+            pool=self.pool_size,
             worker_replicas=worker_replicas if self.database_workers else 0,
             worker_concurrency=self.worker_concurrency,
             metrics=self.metrics,
@@ -192,8 +192,8 @@ class Plan(Replicas):
     @property
     def compose_processes(self) -> int:
         """uWSGI's processes in compose.yaml's app: fixed, or `auto` on a host of
-        compose_cpus (auto_processes_per_cpu for each)."""
-        return self.processes or self.auto_processes_per_cpu * self.compose_cpus
+        compose_cpus."""
+        return self.processes or self.auto_processes(self.compose_cpus)
 
     @property
     def compose_budget(self) -> sizing.ConnectionBudget:
@@ -251,8 +251,17 @@ class Plan(Replicas):
     def nginx_worker_connections(self) -> int:
         """nginx's connections per worker, for overload_factor x the requests the app
         serves at once in compose.yaml (hooks/sizing.py)."""
-        in_flight = self.overload_factor * self.compose_processes * self.threads
-        return sizing.worker_connections_for(in_flight)
+        return sizing.worker_connections_for(self.overload_factor * self.served_at_once)
+
+    @property
+    def served_at_once(self) -> int:
+        """The requests compose.yaml's app serves at once: processes x threads."""
+        return self.compose_processes * self.threads
+
+    @property
+    def listen(self) -> int:
+        """uWSGI's listen queue: room for the overload's requests beyond those served."""
+        return sizing.listen_queue((self.overload_factor - 1) * self.served_at_once)
 
     @property
     def nginx_worker_files(self) -> int:

@@ -38,9 +38,9 @@ class Replicas(Answers, Facts):
     @property
     def replica_workers(self) -> int:
         """uWSGI workers in one orchestrated replica: the fixed count, or what `auto`
-        makes of the replica's CPU limit (auto_processes_per_cpu for each CPU)."""
+        makes of the replica's CPU limit."""
         cpus = math.ceil(self.app_cpu_limit_millis / 1000)
-        return self.processes or self.auto_processes_per_cpu * cpus
+        return self.processes or self.auto_processes(cpus)
 
     @property
     def app_resources(self) -> Resources:

@@ -2,8 +2,9 @@
 uWSGI once passed on: a request too big gets a 4xx from nginx, never a 5xx from uWSGI
 ("invalid request block size", "uwsgi request is too big"). The database's connections,
 sized from uWSGI's processes and threads and the replicas, so that all the service may
-open fits what PostgreSQL accepts. nginx's connections, sized for an overload of the
-app, so that it gets the app's 503s rather than dropping connections."""
+open fits what PostgreSQL accepts. nginx's connections and uWSGI's listen queue, sized
+for an overload of the app, so that clients get the app's 503s rather than dropped
+connections."""
 
 from __future__ import annotations
 
@@ -79,6 +80,17 @@ def worker_connections_for(in_flight: int) -> int:
     return max(NGINX_WORKER_CONNECTIONS, 2 * passed_on)
 
 
+# uWSGI's listen queue by default, and never shorter.
+UWSGI_LISTEN = 100
+
+
+def listen_queue(waiting: int) -> int:
+    """uWSGI's listen queue with `waiting` connections beyond those its threads hold:
+    each fits, or the kernel refuses it (nginx: 502, "Resource temporarily
+    unavailable"; without nginx, a refused connection)."""
+    return max(UWSGI_LISTEN, waiting)
+
+
 # -- The database's connections: every one the service may open fits what PostgreSQL
 # accepts, so no request fails for want of one ("sorry, too many clients already").
 
@@ -96,15 +108,16 @@ OTHER_POOL_SIZE = 2
 EXPORTER_CONNECTIONS = 1
 
 
-def pool_size(threads: int) -> int:
-    """Connections one uWSGI worker pools: one per thread, each running one request at
-    a time; none beyond (max_overflow = 0), so a worker never opens more."""
-    return threads
+def pool_size(threads: int, limit: int) -> int:
+    """Connections one uWSGI worker pools: `limit` (DATABASE_POOL_SIZE), or one per
+    thread when it has fewer; none beyond (max_overflow = 0), so a worker never opens
+    more."""
+    return min(threads, limit)
 
 
-def app_connections(replicas: int, processes: int, threads: int) -> int:
-    """The most connections the app's replicas open: every thread of every worker."""
-    return replicas * processes * pool_size(threads)
+def app_connections(replicas: int, processes: int, pool: int) -> int:
+    """The most connections the app's replicas open: every worker's pool."""
+    return replicas * processes * pool
 
 
 def worker_connections(replicas: int, concurrency: int) -> int:
@@ -120,12 +133,12 @@ def max_connections(needed: int) -> int:
 @dataclass(frozen=True)
 class ConnectionBudget:
     """The connections one deployment of the service may open at once: its app replicas
-    (a rolling update's extra one counted), each replica's uWSGI workers and threads
+    (a rolling update's extra one counted), each replica's uWSGI workers and their pools
     and its metrics exporter, the migrations, the background workers' jobs."""
 
     app_replicas: int
     processes: int
-    threads: int
+    pool: int  # connections each uWSGI worker pools
     worker_replicas: int  # 0: no worker uses the database
     worker_concurrency: int
     metrics: bool  # each app replica runs the metrics exporter
@@ -137,7 +150,7 @@ class ConnectionBudget:
 
     @property
     def app(self) -> int:
-        return app_connections(self.app_replicas, self.processes, self.threads)
+        return app_connections(self.app_replicas, self.processes, self.pool)
 
     @property
     def workers(self) -> int:

@@ -26,6 +26,9 @@ from bench.configuration import (
     BENCH_ROOT,
     COMPOSE_FILE,
     DEFAULT_PLAN,
+    DEFAULT_PROCESSES,
+    GRANIAN_WORKERS,
+    GUNICORN_WORKERS,
     MOUNTED_FILES,
     SECTIONS,
 )
@@ -321,15 +324,19 @@ FULL_RATES = {
 
 def test_goals_met_and_missed() -> None:
     found = {goal.name: goal for goal in goals(Results(results_document(**FULL_RATES)))}
-    vs_gunicorn = found["Default shape against gunicorn sync (4 workers) behind the same nginx"]
+    vs_gunicorn = found[
+        f"Default shape against gunicorn sync ({GUNICORN_WORKERS} workers) behind the same nginx"
+    ]
     assert (vs_gunicorn.measured, vs_gunicorn.met) == ("4.00x", True)
     sweep = found["Default shape against the best processes x threads, CPU-bound"]
     assert sweep.met is True and sweep.measured.startswith("97% of the best (2 processes")
     io = found["Default shape against the best processes x threads, I/O-bound"]
     assert io.met is True and io.measured.startswith("97% of the best (8 processes x 8 threads")
-    behind_nginx = found["Default shape against granian (WSGI, 4 workers) behind the same nginx"]
+    behind_nginx = found[
+        f"Default shape against granian (WSGI, {GRANIAN_WORKERS} workers) behind the same nginx"
+    ]
     assert (behind_nginx.measured, behind_nginx.met) == ("1.20x", True)
-    alone = found["Default shape against granian (WSGI, 4 workers) alone"]
+    alone = found[f"Default shape against granian (WSGI, {GRANIAN_WORKERS} workers) alone"]
     assert (alone.measured, alone.met) == ("0.92x", False)
     assert alone.note.startswith("short by 0.08x; CPU per request: 333 + 50 us against")
     probes = found["Health probes' cost (the default against no probes during the run)"]
@@ -347,7 +354,9 @@ def test_goals_met_and_missed() -> None:
 
     slower = goals(Results(results_document(**{**FULL_RATES, "nginx-uwsgi": 3000.0})))
     by_name = {goal.name: goal for goal in slower}
-    missed = by_name["Default shape against gunicorn sync (4 workers) behind the same nginx"]
+    missed = by_name[
+        f"Default shape against gunicorn sync ({GUNICORN_WORKERS} workers) behind the same nginx"
+    ]
     assert (missed.met, missed.note) == (False, "short by 1.00x")
     assert by_name["Default shape against the best processes x threads, CPU-bound"].met is False
     probes = "Health probes' cost (the default against no probes during the run)"
@@ -368,7 +377,10 @@ def test_errors_goal_counts_the_compared_configurations() -> None:
 def test_goals_not_measured_in_a_partial_run() -> None:
     found = goals(Results(results_document(**{"nginx-uwsgi": 5000.0})))
     not_measured = [goal.name for goal in found if goal.met is None]
-    assert "Default shape against gunicorn sync (4 workers) behind the same nginx" in not_measured
+    assert (
+        f"Default shape against gunicorn sync ({GUNICORN_WORKERS} workers) behind the same nginx"
+        in not_measured
+    )
     assert "Default shape in Docker against the same processes natively" in not_measured
 
 
@@ -389,7 +401,9 @@ def test_markdown_report() -> None:
         "6,000 (5,400-6,600)", "4.00x", "20%", "75%", "10.0", "50.0", "0", "333 + 50",
         "140 (+23)", "99 (+0)", "5.0", "2.5",
     ]  # fmt: skip
-    assert f"| 4 processes x {DEFAULT_THREADS} threads: auto (default) |" in markdown
+    assert (
+        f"| {DEFAULT_PROCESSES} processes x {DEFAULT_THREADS} threads: auto (default) |" in markdown
+    )
     assert "## Default shape: processes x threads, I/O-bound (GET /io: a 20 ms wait)" in markdown
     assert "Test CPU" in markdown
 
@@ -501,7 +515,7 @@ PAGE_RATES = {
     "notes-2x1": 640.0,
     "notes-8x8": 560.0,
     "page-2x1": 420.0,
-    "page-2x32-pool-2": 500.0,
+    "page-4x16-pool-2": 500.0,
 }
 
 
@@ -544,7 +558,8 @@ def test_pages_goals() -> None:
     )
     notes = found[f"Database page (GET /notes): {every_peer}"]
     assert (notes.measured, notes.met) == (
-        "0.92x against the closest (granian (WSGI), 4 workers, alone (clients straight to it))",
+        f"0.92x against the closest (granian (WSGI), {GRANIAN_WORKERS} workers,"
+        " alone (clients straight to it))",
         False,
     )
     assert notes.note.startswith("short by 0.08x; CPU per request: 3,333 + 50 us against 3,077")
@@ -553,7 +568,9 @@ def test_pages_goals() -> None:
     assert notes.note.endswith("; if uWSGI's part (1,200 us of 3,383) cost nothing: 1.43x at most")
     page = found[f"Template page (GET /): {every_peer}"]
     assert (page.measured[:5], page.met) == ("1.05x", True)
-    vs_gunicorn = "the default against gunicorn sync (4 workers) behind the same nginx"
+    vs_gunicorn = (
+        f"the default against gunicorn sync ({GUNICORN_WORKERS} workers) behind the same nginx"
+    )
     assert found[f"Database page (GET /notes): {vs_gunicorn}"].measured == "1.71x"
     assert found[f"Template page (GET /): {vs_gunicorn}"].met is True
     closer = {goal.name: goal for goal in goals(Results(pages_document(**CLOSER_GUNICORN)))}
@@ -569,12 +586,12 @@ def test_pages_goals() -> None:
     ].note == "short by 0.30x"
     sweep = found["Default shape against the best processes x threads, database page (GET /notes)"]
     assert (sweep.measured, sweep.met) == (
-        "94% of the best (2 processes x 1 thread, GET /notes)",
+        "94% of the best (2 processes x 1 thread, a connection per thread, GET /notes)",
         True,
     )
     page_sweep = found["Default shape against the best processes x threads, template page (GET /)"]
     assert (page_sweep.measured, page_sweep.met) == (
-        "90% of the best (2 processes x 32 threads, a pool of 2 connections each, GET /)",
+        "90% of the best (4 processes x 16 threads, a pool of 2 connections each, GET /)",
         True,
     )
     big_host = "Failed requests on the pages with processes=16 (the bigger host) at 256 connections"
@@ -602,7 +619,7 @@ def test_pages_goals() -> None:
 PGBOUNCER_RATES = {
     "notes-nginx-uwsgi": 600.0,
     "notes-16": 400.0,
-    "notes-pgbouncer-4": 540.0,
+    f"notes-pgbouncer-{DEFAULT_PROCESSES}": 540.0,
     "notes-pgbouncer-16": 500.0,
 }
 PGBOUNCER = (
@@ -645,7 +662,9 @@ def test_pgbouncer_stands_between_the_app_and_the_database(tmp_path: Path) -> No
     compose = Compose({}, Resources())
     images = Images(tmp_path, "test", projects, compose)
     stacks = Stacks(tmp_path, "test", projects, images, compose)
-    config = next(config for config in configs() if config.key == "notes-pgbouncer-4")
+    config = next(
+        config for config in configs() if config.key == f"notes-pgbouncer-{DEFAULT_PROCESSES}"
+    )
     override = json.loads(stacks.config_files(config)[-1].read_text())["services"]
     assert override["pgbouncer"]["labels"] == override["db"]["labels"]
     environment = override["pgbouncer"]["environment"]
@@ -672,11 +691,11 @@ def test_pages_tables() -> None:
     assert default == [
         "600 (540-660)", "1.00x", "1.71x", "10.0", "50.0", "0", "3,333 + 50", "150 / 2,500 / 500",
     ]  # fmt: skip
-    granian = notes["granian (WSGI), 4 workers, alone (clients straight to it)"]
+    granian = notes[f"granian (WSGI), {GRANIAN_WORKERS} workers, alone (clients straight to it)"]
     assert granian[:3] == ["650 (585-715)", "0.92x", "1.86x"]
     assert len(table_rows(markdown, SECTIONS["page"])) == 5
     big_host = table_rows(markdown, SECTIONS["pages-16"])
-    row = big_host["nginx-uwsgi, GET /: processes=16 x 16 threads, 256 connections"]
+    row = big_host[f"nginx-uwsgi, GET /: processes=16 x {DEFAULT_THREADS} threads, 256 connections"]
     # errors in all, socket errors, non-2xx
     assert row[1] == "0.93x of page-nginx-uwsgi"
     assert row[4:7] == ["**9** (read 3, non_2xx 6)", "3", "6"]
@@ -690,13 +709,16 @@ def test_pages_tables() -> None:
     assert cost["the app in-process: Jinja"] == ["-", "900"]
     assert cost["PostgreSQL (its container)"] == ["500", "500"]
     sweep = table_rows(markdown, SECTIONS["sweep-notes"])
-    assert sweep["2 processes x 1 thread"][1] == "100%"
-    assert sweep[f"4 processes x {DEFAULT_THREADS} threads: auto (default)"][1] == "94%"
+    assert sweep["2 processes x 1 thread, a connection per thread"][1] == "100%"
+    assert (
+        sweep[f"{DEFAULT_PROCESSES} processes x {DEFAULT_THREADS} threads: auto (default)"][1]
+        == "94%"
+    )
     page_sweep = table_rows(markdown, SECTIONS["sweep-page"])
     assert list(page_sweep) == [
-        f"4 processes x {DEFAULT_THREADS} threads: auto (default)",
-        "2 processes x 1 thread",
-        "2 processes x 32 threads, a pool of 2 connections each",
+        f"{DEFAULT_PROCESSES} processes x {DEFAULT_THREADS} threads: auto (default)",
+        "2 processes x 1 thread, a connection per thread",
+        "4 processes x 16 threads, a pool of 2 connections each",
     ]
     assert [row[1] for row in page_sweep.values()] == ["90%", "84%", "100%"]
 
@@ -815,7 +837,7 @@ def test_configuration_sets() -> None:
         "ceiling-nginx",
         "native",
         "page-nginx-uwsgi",
-        "overload-notes-4",
+        f"overload-notes-{DEFAULT_PROCESSES}",
     ]
     # --jobs: the worker stacks, and the default whose cold start they are set against.
     assert [config.key for config in select(every, "jobs", [], [])] == [
@@ -830,9 +852,9 @@ def test_configuration_sets() -> None:
         *("granian-nginx", "granian-alone", "io-default", "no-probes"),
         *("jobs-rq", "jobs-celery"),
         *(f"{page}-{server}" for page in ("notes", "page") for server in PAGE_SERVERS),
-        *("notes-16", "page-16", "notes-2x1", "notes-8x8", "page-2x1", "page-2x32-pool-2"),
+        *("notes-16", "page-16", "notes-2x1", "notes-8x8", "page-2x1", "page-4x16-pool-2"),
         *("notes-gunicorn-sync-16", "notes-granian-nginx-16"),
-        *("notes-pgbouncer-4", "notes-pgbouncer-16"),
+        *(f"notes-pgbouncer-{DEFAULT_PROCESSES}", "notes-pgbouncer-16"),
     }
     assert required <= full
     assert [c.key for c in select(every, "full", ["tcp", "native"], ["native"])] == ["tcp"]
@@ -875,7 +897,7 @@ def test_hello_gap_goal_and_table() -> None:
     assert {goal.name: goal for goal in goals(Results(partial))}[HELLO_GAP].met is None
 
 
-OVERLOAD_RATES = {"overload-notes-4": 500.0, "overload-notes-16": 400.0}
+OVERLOAD_RATES = {f"overload-notes-{DEFAULT_PROCESSES}": 500.0, "overload-notes-16": 400.0}
 OVERLOAD = (
     "Overload (the database page at 4x the requests the stack serves at once, at the"
     " default's processes and at processes=16): answers neither a 200 nor a 503"

@@ -22,11 +22,11 @@ from hooks.answers import choices
 from hooks.plan import Plan
 
 # Every answer the budget depends on: workers (and whether they use the database),
-# processes (auto, a few, the 8-CPU host's 16), threads (one, the default).
+# processes (auto, a few, 16), threads (one, fewer than the default's pool; the default).
 BUDGET_ANSWERS = [
     {"database": database, "worker": worker, "processes": processes, "threads": threads}
     for database, worker, processes, threads in itertools.product(
-        ("sqlite", "postgres"), choices("worker"), ("auto", "3", "16"), ("1", "16")
+        ("sqlite", "postgres"), choices("worker"), ("auto", "3", "16"), ("1", "32")
     )
 ]
 # Baked and read: PostgreSQL with each worker, processes and threads, behind nginx
@@ -54,23 +54,25 @@ def answers_id(answers: dict[str, Any]) -> str:
 def test_each_deployment_opens_at_most_what_its_database_accepts(answers: dict[str, Any]) -> None:
     plan = Plan.defaults(**answers)
     threads, workers = int(answers["threads"]), plan.sql and plan.queue
-    assert plan.pool_size == threads
+    # DATABASE_POOL_SIZE's default, or a connection per thread when fewer.
+    pool = min(threads, plan.database_pool_size)
+    assert plan.pool_size == pool
     budgets = {
-        # compose: one replica; auto counts a host of compose_cpus.
-        "compose": (plan.compose_budget, 1, plan.processes or 2 * plan.compose_cpus, 1),
+        # compose: one replica; auto counts a host of compose_cpus, a worker per CPU.
+        "compose": (plan.compose_budget, 1, plan.processes or plan.compose_cpus, 1),
         # swarm: a start-first update adds a replica; workers update stop-first.
         "swarm": (plan.swarm_budget, plan.app_replicas + 1, plan.replica_workers, 2),
         # Kubernetes: the autoscaler's maximum and one; a worker's rolling update adds one.
         "kubernetes": (plan.kubernetes_budget, plan.app_max_replicas + 1, plan.replica_workers, 3),
     }
     for name, (budget, replicas, processes, worker_replicas) in budgets.items():
-        assert (budget.app_replicas, budget.processes, budget.threads) == (
+        assert (budget.app_replicas, budget.processes, budget.pool) == (
             replicas,
             processes,
-            threads,
+            pool,
         ), name
         jobs = worker_replicas * plan.worker_concurrency * 2 if workers else 0
-        assert budget.app == replicas * processes * threads, name
+        assert budget.app == replicas * processes * pool, name
         assert budget.workers == jobs, name
         # Each replica's metrics exporter reads PostgreSQL's statistics on one of its own.
         assert budget.exporters == replicas, name
@@ -81,15 +83,15 @@ def test_each_deployment_opens_at_most_what_its_database_accepts(answers: dict[s
 
 
 def test_the_bigger_host_of_the_issue_fits() -> None:
-    """processes=16 and 16 threads (auto on an 8-CPU host) with Flask-SQLAlchemy's
-    default pool (5 + 10 per process) could open 240 connections against PostgreSQL's
-    100; with the budget, 256 against the db service's max_connections (and the
-    metrics exporter's one, the migrations' two, the superusers' three)."""
+    """processes=16 with Flask-SQLAlchemy's default pool (5 + 10 per process) could open
+    240 connections against PostgreSQL's 100; with the budget, 16 workers' pools of 2
+    against the db service's max_connections (and the metrics exporter's one, the
+    migrations' two, the superusers' three). auto counts 8 workers on 8 CPUs."""
     plan = Plan.defaults(database="postgres", processes="16")
-    assert plan.compose_budget.app == 256
-    assert plan.postgres_max_connections == 256 + 1 + 2 + 3
-    assert Plan.defaults(database="postgres").postgres_max_connections == 262
-    assert Plan.defaults(database="postgres", stats="false").postgres_max_connections == 261
+    assert plan.compose_budget.app == 16 * 2
+    assert plan.postgres_max_connections == 32 + 1 + 2 + 3
+    assert Plan.defaults(database="postgres").postgres_max_connections == 8 * 2 + 1 + 2 + 3
+    assert Plan.defaults(database="postgres", stats="false").postgres_max_connections == 21
 
 
 def generated_budget(project: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
@@ -150,10 +152,13 @@ def test_the_generated_files_carry_the_budget(
     for budget in budgets:
         needed, parts = check.connections_needed(deployment_environ(plan, budget))
         assert needed == budget.needed, parts
-    # UWSGI_THREADS counts as uWSGI runs it; without either, ops/uwsgi.ini's figures.
-    needed, _ = check.connections_needed({"UWSGI_PROCESSES": "2", "UWSGI_THREADS": "3"})
+    # UWSGI_THREADS counts as uWSGI runs it, when fewer than the pool; without either,
+    # ops/uwsgi.ini's figures.
+    needed, _ = check.connections_needed({"UWSGI_PROCESSES": "3", "UWSGI_THREADS": "1"})
     jobs = 2 * plan.worker_concurrency if plan.database_workers else 0
-    assert needed == 2 * 3 + 1 + 2 + jobs
+    assert needed == 3 * 1 + 1 + 2 + jobs
+    needed, _ = check.connections_needed({"UWSGI_PROCESSES": "3"})
+    assert needed == 3 * plan.pool_size + 1 + 2 + jobs
     # DATABASE_POOL_SIZE counts where it is fewer than the threads, as settings.py pools.
     for pool, per_worker in (("2", 2), ("3", 3), ("8", 3)):
         environ = {"UWSGI_PROCESSES": "2", "UWSGI_THREADS": "3", "DATABASE_POOL_SIZE": pool}
@@ -201,13 +206,17 @@ def pooled_connections(settings: Path, uwsgi_cores: int | None, limit: str | Non
 def test_database_pool_size_caps_a_workers_pool_and_a_wrong_one_stops_the_start(
     bake: Bake, database: str
 ) -> None:
-    """A uWSGI worker pools one connection per thread, or DATABASE_POOL_SIZE when that
-    is fewer; ops/migrate.py, outside uWSGI, still pools the two it needs. A value that
-    is no number of connections fails the import (the start), in every process."""
+    """A uWSGI worker pools DATABASE_POOL_SIZE connections (the plan's when unset), or
+    one per thread when that is fewer; ops/migrate.py, outside uWSGI, still pools the two
+    it needs. A value that is no number of connections fails the import (the start), in
+    every process."""
     project = bake(database=database)
     settings = project / project.name / "settings.py"
-    assert pooled_connections(settings, 32, None) == 32
-    assert pooled_connections(settings, 32, "2") == 2
+    plan = Plan.defaults(database=database)
+    assert pooled_connections(settings, 32, None) == plan.database_pool_size
+    assert pooled_connections(settings, 1, None) == 1
+    assert pooled_connections(settings, 32, "32") == 32
+    assert pooled_connections(settings, 32, "3") == 3
     assert pooled_connections(settings, 4, "8") == 4
     assert pooled_connections(settings, None, "1") == 2
     for wrong in ("0", "-2", "two"):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpers import TEMPLATE_ROOT, VENV_BIN
+from hooks import sizing
 from hooks.answers import Answers, choices, template_context
 from hooks.facts import Facts
 from hooks.plan import Plan
@@ -60,7 +61,7 @@ def test_answers_given_as_text_are_typed() -> None:
     plan = Plan.defaults(threads="4", http_port="9000", https="yes", stats="no", processes="3")
     assert (plan.threads, plan.http_port, plan.https, plan.stats) == (4, 9000, True, False)
     assert (plan.processes, Plan.defaults().processes) == (3, None)
-    assert Plan.defaults(_listen="100").listen == 100
+    assert Plan.defaults(_database_pool_size="3").database_pool_size == 3
 
 
 @pytest.mark.parametrize(
@@ -118,3 +119,22 @@ def test_the_images_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "python_version: '2.7' is not one of" in capsys.readouterr().err
     assert images.main(["3.13", "3.12"]) == 2
     assert capsys.readouterr().err.startswith("usage: python3 -m machine.images")
+
+
+@pytest.mark.parametrize("processes", ["auto", "1", "16"])
+@pytest.mark.parametrize("threads", ["1", "32"])
+def test_the_overload_fits_nginx_and_uwsgis_listen_queue(processes: str, threads: str) -> None:
+    """At overload_factor x the requests compose's app serves at once, nginx holds every
+    connection, passed on or not, and uWSGI's listen queue every one its threads do not
+    (a full queue: nginx's 502); never shorter than uWSGI's own default."""
+    plan = Plan.defaults(processes=processes, threads=threads)
+    served = plan.compose_processes * plan.threads
+    assert plan.listen >= (plan.overload_factor - 1) * served
+    assert plan.listen >= sizing.UWSGI_LISTEN
+    assert plan.nginx_worker_connections >= 2 * plan.overload_factor * served
+
+
+def test_auto_counts_a_worker_per_cpu_and_never_fewer_than_two() -> None:
+    plan = Plan.defaults()
+    assert [plan.auto_processes(cpus) for cpus in (1, 2, 3, 8)] == [2, 2, 3, 8]
+    assert (plan.compose_processes, plan.replica_workers) == (plan.compose_cpus, 2)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.configuration import DEFAULT_PROCESSES
 from bench.report import (
     render_markdown,
 )
@@ -60,13 +61,13 @@ def test_quick_bench_run(tmp_path: Path) -> None:
         "ceiling-nginx",
         "native",
         "nginx-uwsgi",
-        "overload-notes-4",
+        f"overload-notes-{DEFAULT_PROCESSES}",
         "page-nginx-uwsgi",
     ]
     for run_ in measured.values():
         assert run_["requests_per_second"] > 0, run_
         assert 0 < run_["p50_ms"] <= run_["p99_ms"], run_
-    overload = measured.pop("overload-notes-4")
+    overload = measured.pop(f"overload-notes-{DEFAULT_PROCESSES}")
     for run_ in measured.values():
         assert run_["errors"] == 0, run_
     # Under overload a 200 or a 503, nothing else; the 200s' own times from nginx's log.

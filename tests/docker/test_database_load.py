@@ -1,11 +1,12 @@
 """PostgreSQL's connection budget on a real stack, as on a bigger host: uWSGI forced to
-16 processes (UWSGI_PROCESSES, what `auto` gives on 8 CPUs) of 16 threads, 256
-clients on a database page: every answer a 200 or a 503, PostgreSQL never refuses a
-connection, no traceback. More processes than the database accepts stop the start
-with one line. At 4x the requests it serves at once, every answer a 200 or a 503 with
-Retry-After, none dropped by nginx. When PostgreSQL refuses the app's connections or is
-down, each request gets a 503 with Retry-After and one log line. The metrics exporter
-reads PostgreSQL's statistics as the app's role. One stack for all."""
+the processes `auto` gives the biggest host compose's database is sized for
+(UWSGI_PROCESSES: a worker per CPU of compose_cpus), 256 clients on a database page:
+every answer a 200 or a 503, PostgreSQL never refuses a connection, no traceback. More
+processes than the database accepts stop the start with one line. At 4x the requests it
+serves at once, every answer a 200 or a 503 with Retry-After, none dropped by nginx.
+When PostgreSQL refuses the app's connections or is down, each request gets a 503 with
+Retry-After and one log line. The metrics exporter reads PostgreSQL's statistics as the
+app's role. One stack for all."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from stack import Stack, compose_stack
 pytestmark = pytest.mark.docker
 
 ANSWERS = {"database": "postgres"}
-BIG_HOST_PROCESSES = 16
+BIG_HOST_PROCESSES = Plan.defaults(**ANSWERS).compose_processes
 CLIENTS = 256
 # Bounded in count and time: about as many as the stack answers in the time.
 MAX_REQUESTS = 8000
@@ -87,11 +88,11 @@ def app_connections(stack: Stack) -> int:
 
 
 def test_each_worker_opens_its_pool_as_it_starts(stack: Stack) -> None:
-    """One connection per thread of every worker, open before the load: a burst of
-    requests on a busy host then waits for no new connection. The stack is healthy
-    once one worker answers; on a busy host the others are still loading the app."""
+    """Every worker's pool, open before the load: a burst of requests on a busy host then
+    waits for no new connection. The stack is healthy once one worker answers; on a busy
+    host the others are still loading the app."""
     wait_until(lambda: every_worker_loaded(stack.uwsgi_stats()), WORKERS_LOADED_S)
-    assert app_connections(stack) == BIG_HOST_PROCESSES * stack.plan.threads
+    assert app_connections(stack) == BIG_HOST_PROCESSES * stack.plan.pool_size
 
 
 def test_256_clients_on_a_database_page_get_200s_or_503s(stack: Stack) -> None:
@@ -115,9 +116,10 @@ def test_256_clients_on_a_database_page_get_200s_or_503s(stack: Stack) -> None:
 
 
 def test_4x_what_the_stack_serves_at_once_gets_200s_or_503s(stack: Stack) -> None:
-    """1024 clients at 16 processes x 16 threads: nginx holds every connection (its
-    worker_connections are sized for it) and the app sheds what waited too long, so
-    every answer is a 200 or a 503 with Retry-After: no 502, no 500, no reset."""
+    """4x the processes x threads in clients: nginx holds every connection (its
+    worker_connections are sized for it), uWSGI's listen queue every one its threads do
+    not, and the app sheds what waited too long, so every answer is a 200 or a 503 with
+    Retry-After: no 502, no 500, no reset."""
     plan = stack.plan
     clients = plan.overload_factor * BIG_HOST_PROCESSES * plan.threads
     answers = Load(
@@ -144,16 +146,17 @@ def test_more_processes_than_the_database_accepts_stop_the_start(stack: Stack) -
     stops before uWSGI starts, with one line saying what to change."""
     plan = stack.plan
     accepted = plan.postgres_max_connections - 3
-    # Beside the processes' threads: the metrics exporter's one, the migrations' two.
-    processes = (accepted - 3) // plan.threads + 1
+    # Beside the processes' pools: the metrics exporter's one, the migrations' two.
+    processes = (accepted - 3) // plan.pool_size + 1
     output = stack.compose.execute(
         f"run --rm --no-deps -e UWSGI_PROCESSES={processes} app", success_codes=(1,)
     ).decode(errors="replace")
     lines = [line for line in output.splitlines() if "connections" in line]
     assert lines == [
         f"migrate: the database accepts {accepted} connections, the service may open"
-        f" {processes * plan.threads + 3} (1 app replica(s) x {processes} processes"
-        f" x {plan.threads} threads + 1 for metrics + 2 for migrations): set UWSGI_PROCESSES,"
+        f" {processes * plan.pool_size + 3} (1 app replica(s) x {processes} processes"
+        f" x {plan.pool_size} pooled connections (DATABASE_POOL_SIZE) + 1 for metrics"
+        " + 2 for migrations): set UWSGI_PROCESSES,"
         " UWSGI_THREADS or DATABASE_POOL_SIZE lower, or raise the database's max_connections"
         " (README.md, Database connections)"
     ], output

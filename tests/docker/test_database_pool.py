@@ -1,7 +1,7 @@
-"""A pool smaller than the threads on a real stack (DATABASE_POOL_SIZE in .env): each
-uWSGI worker opens that many PostgreSQL connections, not one per thread, and many
-more clients than connections on the database page get their 200s, each request
-waiting its turn for a connection instead of failing."""
+"""A pool of its own, smaller than the threads, on a real stack (DATABASE_POOL_SIZE in
+.env, other than the default's): each uWSGI worker opens that many PostgreSQL
+connections, not one per thread, and many more clients than connections on the database
+page get their 200s, each request waiting its turn for a connection instead of failing."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.docker
 ANSWERS = {"database": "postgres"}
 PROCESSES = 2
 THREADS = 8
-POOL = 2
+POOL = 3
 # Four clients per thread, so most requests wait for a connection. Bounded in count and time.
 CLIENTS = 4 * PROCESSES * THREADS
 MAX_REQUESTS = 2000

@@ -572,9 +572,9 @@ class SlowClients:
 
 
 def worker_threads(stack: Stack) -> int:
-    """The requests the stack's uWSGI serves at once: processes ('auto': 2 per CPU of
-    this machine, which the container has too) x threads."""
-    processes = stack.plan.processes or 2 * len(os.sched_getaffinity(0))
+    """The requests the stack's uWSGI serves at once: processes ('auto' of this
+    machine's CPUs, which the container has too) x threads."""
+    processes = stack.plan.processes or stack.plan.auto_processes(len(os.sched_getaffinity(0)))
     return processes * stack.plan.threads
 
 

@@ -154,7 +154,9 @@ def test_processes_auto_counts_this_machines_cpus(bake: Bake, tmp_path: Path) ->
     with running(["uwsgi", "--ini", "ops/uwsgi.ini"], project, env, tmp_path / "uwsgi.log"):
         wait_until(lambda: healthcheck_passes(project, env), 30)
     workers = re.findall(r"spawned uWSGI worker (\d+)", (tmp_path / "uwsgi.log").read_text())
-    assert max(map(int, workers)) == 2 * len(os.sched_getaffinity(0))
+    cpus = len(os.sched_getaffinity(0))
+    # A worker per CPU, at least two.
+    assert max(map(int, workers)) == max(cpus, 2)
 
 
 def children(pid: int) -> list[int]:

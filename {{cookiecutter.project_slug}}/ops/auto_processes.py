@@ -1,14 +1,14 @@
 {%- set plan = cookiecutter | plan -%}
 {% if plan.database == "postgres" -%}
 """Print the worker count for `processes = auto`: PER_CPU for each CPU this container
-may use, at most MOST_PROCESSES.
+may use, at least LEAST_PROCESSES and at most MOST_PROCESSES.
 
 ops/uwsgi.ini runs this when uWSGI starts. uWSGI's own %k counts the host's CPUs,
 which overcommits a container held to fewer by a CPU quota or a cpuset.
 """
 {%- else -%}
 """Print the worker count for `processes = auto`: PER_CPU for each CPU this container
-may use.
+may use, at least LEAST_PROCESSES.
 
 ops/uwsgi.ini runs this when uWSGI starts. uWSGI's own %k counts the host's CPUs,
 which overcommits a container held to fewer by a CPU quota or a cpuset.
@@ -22,8 +22,11 @@ import os
 from pathlib import Path
 
 CGROUP = Path("/sys/fs/cgroup")
-# Workers per CPU: uWSGI's advice is about two per core.
+# A worker per CPU, each with ops/uwsgi.ini's threads for the requests that wait (on
+# the database, on other services).
 PER_CPU = {{ plan.auto_processes_per_cpu }}
+# So one worker recycling (max-requests, reload-on-rss) leaves another serving.
+LEAST_PROCESSES = {{ plan.least_auto_processes }}
 {%- if plan.database == "postgres" %}
 # The database accepts the connections of this many workers (README.md, Database
 # connections): a bigger host is served by more replicas, not more workers.
@@ -55,12 +58,12 @@ def available_cpus(cgroup: Path = CGROUP) -> int:
     return cpus
 
 
-def auto_processes() -> int:
+def auto_processes(cgroup: Path = CGROUP) -> int:
     """uWSGI's workers for `processes = auto`."""
 {%- if plan.database == "postgres" %}
-    return min(PER_CPU * available_cpus(), MOST_PROCESSES)
+    return min(max(PER_CPU * available_cpus(cgroup), LEAST_PROCESSES), MOST_PROCESSES)
 {%- else %}
-    return PER_CPU * available_cpus()
+    return max(PER_CPU * available_cpus(cgroup), LEAST_PROCESSES)
 {%- endif %}
 
 

@@ -4,11 +4,11 @@ accepts: ops/migrate.py checks them before uWSGI starts and stops the start with
 line when they do not fit, instead of requests failing under load ("sorry, too many
 clients already").
 
-Each uWSGI thread holds at most one connection (settings.py pools `threads` per
-worker, or DATABASE_POOL_SIZE when that is fewer, none beyond), so the service needs:
-APP_REPLICAS app replicas at once (1; the swarm stack and Kubernetes set theirs), each
-with uWSGI's processes x threads as ops/uwsgi.ini sets them (UWSGI_PROCESSES and
-UWSGI_THREADS win), and two for the migrations.
+Each uWSGI worker pools DATABASE_POOL_SIZE connections ({{ plan.database_pool_size }} unless set), or one per
+thread when it has fewer, none beyond (settings.py), so the service needs: APP_REPLICAS
+app replicas at once (1; the swarm stack and Kubernetes set theirs), each with uWSGI's
+processes x that pool, processes and threads as ops/uwsgi.ini sets them
+(UWSGI_PROCESSES and UWSGI_THREADS win), and two for the migrations.
 {%- if plan.metrics %}
 Each replica's metrics exporter (ops/metrics.py) adds one.
 {%- endif %}
@@ -61,10 +61,10 @@ def uwsgi_threads(environ: Mapping[str, str]) -> int:
 
 
 def worker_pool(environ: Mapping[str, str]) -> tuple[int, str]:
-    """The connections a uWSGI worker pools, and what they are: one per thread, or
-    DATABASE_POOL_SIZE when that is fewer (as settings.py pools them)."""
+    """The connections a uWSGI worker pools, and what they are: DATABASE_POOL_SIZE, or
+    one per thread when it has fewer (as settings.py pools them)."""
     threads = uwsgi_threads(environ)
-    limit = int(environ.get("DATABASE_POOL_SIZE") or threads)
+    limit = int(environ.get("DATABASE_POOL_SIZE") or {{ plan.database_pool_size }})
     if limit < threads:
         return limit, f"{limit} pooled connections (DATABASE_POOL_SIZE)"
     return threads, f"{threads} threads"

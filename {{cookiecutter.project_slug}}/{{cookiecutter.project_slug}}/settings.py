@@ -49,26 +49,23 @@ def uwsgi_threads() -> int | None:
     return uwsgi.cores
 
 
-def worker_pool_limit() -> int | None:
-    """DATABASE_POOL_SIZE, if set: the most connections a uWSGI worker pools."""
-    value = from_environment("DATABASE_POOL_SIZE")
-    if value is None:
-        return None
+def worker_pool_limit() -> int:
+    """DATABASE_POOL_SIZE: the most connections a uWSGI worker pools."""
+    value = from_environment("DATABASE_POOL_SIZE") or "{{ plan.database_pool_size }}"
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"DATABASE_POOL_SIZE={value!r}: a number of connections, 1 or more")
     return int(value)
 
 
 def pool_size() -> int:
-    """The connections a process pools: under uWSGI one per thread of its worker, each
-    running one request at a time, or DATABASE_POOL_SIZE when that is fewer (the rest
-    of the worker's requests wait for one); elsewhere two, as migrate.py holds its lock
-    on one and migrates on the other."""
+    """The connections a process pools: under uWSGI, DATABASE_POOL_SIZE for its worker
+    (the rest of the worker's requests wait for one), or one per thread when it has
+    fewer; elsewhere two, as migrate.py holds its lock on one and migrates on the other."""
     limit = worker_pool_limit()  # checked in every process: a wrong value stops the start
     threads = uwsgi_threads()
     if threads is None:
         return 2
-    return min(threads, limit or threads)
+    return min(threads, limit)
 
 
 SQLALCHEMY_DATABASE_URI = database_url()
@@ -79,8 +76,8 @@ RETRY_AFTER_S = {{ plan.retry_after_s }}
 SQLALCHEMY_ENGINE_OPTIONS = {
     # Check a pooled connection before use: the database may have restarted since.
     "pool_pre_ping": True,
-    # One connection per thread (or DATABASE_POOL_SIZE) and none beyond, so processes x
-    # threads bound what the service opens: the database accepts that many (README:
+    # DATABASE_POOL_SIZE (or one per thread, when fewer) and none beyond, so processes x
+    # the pool bound what the service opens: the database accepts that many (README:
     # "Database connections").
     "pool_size": pool_size(),
     "max_overflow": 0,
