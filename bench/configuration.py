@@ -128,8 +128,9 @@ class Config:
     services: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     # Answers (cookiecutter.json's variables, private ones included) baked on top of
-    # the build's, and the files of that bake they change: those are mounted over the
-    # build's (MOUNTED_FILES) or, for compose.yaml, start the stack.
+    # the build's, and the files of that bake they are there to change. Every file of
+    # that bake the bench mounts that differs from the build's is mounted over it
+    # (MOUNTED_FILES) or, for compose.yaml, starts the stack.
     answers: dict[str, str] = field(default_factory=dict)
     varies: tuple[str, ...] = ()
     # Edits of the build's own baked files (bench/variants.py), mounted over them.

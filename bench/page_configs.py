@@ -14,6 +14,7 @@ from typing import Any
 from bench.configuration import (
     APP_ROLE,
     BENCH_ROOT,
+    COMPOSE_FILE,
     DATABASE,
     DEFAULT_PLAN,
     FULL,
@@ -302,6 +303,22 @@ def pgbouncer_configs() -> list[Config]:
     return configs
 
 
+def pooled_shape(processes: int, threads: int, pool: int) -> dict[str, Any]:
+    """Config fields of the PostgreSQL bake with processes x threads and each worker's
+    pool (DATABASE_POOL_SIZE for the app; baked too, so the db service's max_connections
+    holds the pools)."""
+    answers = {"_database_pool_size": str(pool)}
+    varies: tuple[str, ...] = (COMPOSE_FILE,)
+    if (processes, threads) != default_point():
+        answers |= {"processes": str(processes), "threads": str(threads)}
+        varies = (UWSGI_INI,)
+    return {
+        "answers": answers,
+        "varies": varies,
+        "override": {"app": {"environment": {"DATABASE_POOL_SIZE": str(pool)}}},
+    }
+
+
 def sweep_configs(page: str, points: tuple[tuple[int, int], ...]) -> list[Config]:
     """The default shape with PostgreSQL baked with other processes x threads, a
     connection per thread (DATABASE_POOL_SIZE), on a page."""
@@ -312,9 +329,7 @@ def sweep_configs(page: str, points: tuple[tuple[int, int], ...]) -> list[Config
             f"{threads_label(processes, threads)}, a connection per thread, GET {path}",
             f"sweep-{page}",
             "postgres",
-            answers={"processes": str(processes), "threads": str(threads)},
-            varies=(UWSGI_INI,),
-            override={"app": {"environment": {"DATABASE_POOL_SIZE": str(threads)}}},
+            **pooled_shape(processes, threads, threads),
             baseline=default_page_key(page),
             short=f"{path}: {processes} processes x {threads}",
             **page_fields(page),
@@ -333,12 +348,6 @@ def pool_configs(page: str, points: tuple[tuple[int, int, int], ...]) -> list[Co
     for processes, threads, pool in points:
         if (processes, threads, pool) == (*default_point(), DEFAULT_PLAN.pool_size):
             continue
-        shape = (
-            {}
-            if (processes, threads) == default_point()
-            else {"answers": {"processes": str(processes), "threads": str(threads)},
-                  "varies": (UWSGI_INI,)}
-        )  # fmt: skip
         connections = f"{pool} connection{'s' if pool > 1 else ''}"
         configs.append(
             Config(
@@ -346,10 +355,9 @@ def pool_configs(page: str, points: tuple[tuple[int, int, int], ...]) -> list[Co
                 f"{threads_label(processes, threads)}, a pool of {connections} each, GET {path}",
                 f"sweep-{page}",
                 "postgres",
-                override={"app": {"environment": {"DATABASE_POOL_SIZE": str(pool)}}},
+                **pooled_shape(processes, threads, pool),
                 baseline=default_page_key(page),
                 short=f"{path}: {processes} processes x {threads}, pool {pool}",
-                **shape,
                 **page_fields(page),
             )
         )

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.configuration import BAKED_ANSWERS, BENCH_ROOT, Config
+from bench.configuration import BAKED_ANSWERS, BENCH_ROOT, COMPOSE_FILE, MOUNTED_FILES, Config
 from bench.host import BenchError, run
 from hooks.plan import Plan
 
@@ -84,17 +84,20 @@ class Projects:
 
     def variant_files(self, config: Config) -> dict[str, Path]:
         """A configuration's own versions of its build's files, by their path in the
-        project: those it `varies`, from the project baked with its answers on top of
-        its build's (each must differ from the build's own, else the answers changed
-        nothing the bench mounts), and those it edits, written beside the bakes."""
+        project: every file the bench mounts (or starts the stack from) that the project
+        baked with its answers on top of its build's has otherwise, those it `varies`
+        among them (else the answers changed nothing they are there for), and those it
+        edits, written beside the bakes."""
         files: dict[str, Path] = {}
         if config.answers:
             build = self.project(config.build)
             project = self.bake(**BAKED_ANSWERS[config.build], **config.answers)
+            for relative in (*MOUNTED_FILES, COMPOSE_FILE):
+                if (project / relative).read_bytes() != (build / relative).read_bytes():
+                    files[relative] = project / relative
             for relative in config.varies:
-                if (project / relative).read_bytes() == (build / relative).read_bytes():
+                if relative not in files:
                     raise BenchError(f"{config.key}: {config.answers} left {relative} as it is")
-                files[relative] = project / relative
         for edit in config.edits:
             source = files.get(edit.file, self.project(config.build) / edit.file)
             edited = self.root / f"edited-{config.key}" / edit.file

@@ -260,8 +260,8 @@ class Plan(Replicas):
 
     @property
     def listen(self) -> int:
-        """uWSGI's listen queue: room for the overload's requests beyond those served."""
-        return sizing.listen_queue((self.overload_factor - 1) * self.served_at_once)
+        """uWSGI's listen queue: room for every request of the overload."""
+        return sizing.listen_queue(self.overload_factor * self.served_at_once)
 
     @property
     def nginx_worker_files(self) -> int:

@@ -84,11 +84,13 @@ def worker_connections_for(in_flight: int) -> int:
 UWSGI_LISTEN = 100
 
 
-def listen_queue(waiting: int) -> int:
-    """uWSGI's listen queue with `waiting` connections beyond those its threads hold:
-    each fits, or the kernel refuses it (nginx: 502, "Resource temporarily
-    unavailable"; without nginx, a refused connection)."""
-    return max(UWSGI_LISTEN, waiting)
+def listen_queue(in_flight: int) -> int:
+    """uWSGI's listen queue for `in_flight` requests passed on at once: room for every
+    one, as the threads take them up only as they free (a shed request's thread frees
+    and takes the next while its client reconnects). A connection that does not fit is
+    refused (nginx: 502, "Resource temporarily unavailable"; without nginx, the
+    client's connect fails)."""
+    return max(UWSGI_LISTEN, in_flight)
 
 
 # -- The database's connections: every one the service may open fits what PostgreSQL

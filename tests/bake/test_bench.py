@@ -51,9 +51,10 @@ from bench.run import parse_args
 from bench.stacks import Stacks
 from bench.stats import Run, percentile, ratio, rotated, summarize
 from bench.target import Target, explaining_errors
-from bench.variants import SITE, Edit
+from bench.variants import SITE, UWSGI_INI, Edit
 from conftest import Bake
 from helpers import template_file
+from hooks.plan import Plan
 
 PAGE_SERVERS = (
     "nginx-uwsgi",
@@ -781,6 +782,36 @@ def test_every_variant_bakes_and_changes_what_it_varies(bake: Bake) -> None:
                 config.key,
                 relative,
             )
+
+
+def test_every_postgres_stack_fits_its_database_and_its_listen_queue(tmp_path: Path) -> None:
+    """Each configuration of the PostgreSQL build, with the files the bench starts it
+    with: its workers' pools (its processes, DATABASE_POOL_SIZE as its app gets it) fit
+    the max_connections of the db service it runs, or ops/migrate.py stops the start;
+    its uWSGI's listen queue fits its compose file's somaxconn, or uWSGI refuses to
+    start. A bake whose files the bench mixes with the build's fails here rather than
+    in the middle of `make bench`."""
+    projects = Projects(tmp_path)
+    checked = 0
+    for config in configs():
+        if config.build != "postgres" or "pgbouncer" in config.override:
+            continue
+        files = projects.variant_files(config)
+        build = projects.project(config.build)
+        compose = yaml.safe_load(files.get(COMPOSE_FILE, build / COMPOSE_FILE).read_text())
+        ini = files.get(UWSGI_INI, build / UWSGI_INI).read_text()
+        plan = Plan.defaults(**BAKED_ANSWERS[config.build], **config.answers)
+        environment = config.override.get("app", {}).get("environment", {})
+        pool = int(environment.get("DATABASE_POOL_SIZE", plan.database_pool_size))
+        needed = (plan.processes or DEFAULT_PROCESSES) * min(plan.threads, pool) + 1 + 2
+        [max_connections] = re.findall(r"max_connections=(\d+)", str(compose["services"]["db"]))
+        assert needed <= int(max_connections) - 3, (config.key, needed, max_connections)
+        listen = re.search(r"^listen = (\d+)$", ini, re.MULTILINE)
+        assert listen, config.key
+        somaxconn = compose["services"]["app"]["sysctls"]["net.core.somaxconn"]
+        assert int(listen[1]) <= somaxconn, (config.key, listen[1], somaxconn)
+        checked += 1
+    assert checked >= 20
 
 
 def test_the_nginx_ceiling_logs_as_the_default_site_does(bake: Bake) -> None:
