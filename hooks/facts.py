@@ -109,8 +109,8 @@ class Facts:
     nginx_replicas: int
 
     # What a replica may use. One CPU for each app replica (processes = auto counts its
-    # least: two workers), at least a quarter of one set aside; nginx needs a fraction of what
-    # the app does.
+    # least: two workers), at least a quarter of one set aside; nginx needs a fraction
+    # of what the app does.
     app_cpu_limit_millis: int
     app_cpu_request_millis: int
     app_memory_request_mb: int

@@ -1,7 +1,7 @@
 """nginx's buffers, sized from uWSGI's buffer-size so that all nginx accepts fits in
 uWSGI once passed on: a request too big gets a 4xx from nginx, never a 5xx from uWSGI
 ("invalid request block size", "uwsgi request is too big"). The database's connections,
-sized from uWSGI's processes and threads and the replicas, so that all the service may
+sized from uWSGI's processes, their pools and the replicas, so that all the service may
 open fits what PostgreSQL accepts. nginx's connections and uWSGI's listen queue, sized
 for an overload of the app, so that clients get the app's 503s rather than dropped
 connections."""
