@@ -303,6 +303,11 @@ def pgbouncer_configs() -> list[Config]:
     return configs
 
 
+def is_default(processes: int, threads: int, pool: int) -> bool:
+    """The default's own point (measured as the default, not in a sweep)."""
+    return (processes, threads, pool) == (*default_point(), DEFAULT_PLAN.pool_size)
+
+
 def pooled_shape(processes: int, threads: int, pool: int) -> dict[str, Any]:
     """Config fields of the PostgreSQL bake with processes x threads and each worker's
     pool (DATABASE_POOL_SIZE for the app; baked too, so the db service's max_connections
@@ -335,7 +340,7 @@ def sweep_configs(page: str, points: tuple[tuple[int, int], ...]) -> list[Config
             **page_fields(page),
         )
         for processes, threads in points
-        if (processes, threads, threads) != (*default_point(), DEFAULT_PLAN.pool_size)
+        if not is_default(processes, threads, threads)
     ]
 
 
@@ -346,7 +351,7 @@ def pool_configs(page: str, points: tuple[tuple[int, int, int], ...]) -> list[Co
     path = PAGES[page][0]
     configs = []
     for processes, threads, pool in points:
-        if (processes, threads, pool) == (*default_point(), DEFAULT_PLAN.pool_size):
+        if is_default(processes, threads, pool):
             continue
         connections = f"{pool} connection{'s' if pool > 1 else ''}"
         configs.append(
