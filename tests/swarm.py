@@ -80,9 +80,11 @@ summary = {
 }
 print(json.dumps(summary), flush=True)
 """
-# How long each of the test's jobs works, so that a worker asked to stop is in the
-# middle of one (the example job takes no time of its own).
-JOB_SECONDS = 1
+# How long each of the test's jobs works (the example job takes no time of its own),
+# so that a worker asked to stop is almost surely in the middle of one: RQ spends about
+# 0.2 s of its own between two jobs (a fork, the job's state in Redis), and a stop
+# there finishes no job. With jobs of 1 s, 2 of 10 stops fell there.
+JOB_SECONDS = 3
 # Runs in a container on the stack's network, from the app image: POSTs a job to
 # ADDRESS's /jobs every INTERVAL seconds until told to stop (SIGTERM) or it has sent
 # JOBS or spent SECONDS, printing how many the app acknowledged (202 with an id); then
