@@ -61,13 +61,14 @@ NO_TAKEN_AT_STAMP = Edit(
 UWSGI_OWN_LISTEN = Edit(
     UWSGI_INI, f"\nlisten = {Plan.defaults().listen}\n", f"\nlisten = {sizing.UWSGI_LISTEN}\n"
 )
-# One accept at a time among the workers (uWSGI's thunder-lock).
-VACUUM = "; Remove the sockets and files uWSGI created when it exits.\nvacuum = true\n"
+# One accept at a time among the workers (uWSGI's thunder-lock), in place of the
+# comment that says why the project goes without it.
 THUNDER_LOCK = Edit(
     UWSGI_INI,
-    VACUUM,
-    "; One worker at a time is woken to accept a connection, not every one of them.\n"
-    "thunder-lock = true\n" + VACUUM,
+    "; No thunder-lock (one accept() at a time among the workers): a worker waiting for\n"
+    "; that lock ignores a graceful stop, so make reload would wait worker-reload-mercy\n"
+    "; for each idle worker. https://github.com/unbit/uwsgi/issues/1038\n",
+    "thunder-lock = true\n",
 )
 NO_MEMORY_REPORT = Edit(
     UWSGI_INI, "stats-http = true\nmemory-report = true\n", "stats-http = true\n"
