@@ -260,7 +260,8 @@ class Plan(Replicas):
 
     @property
     def listen(self) -> int:
-        """uWSGI's listen queue: room for every request of the overload."""
+        """uWSGI's listen queue: room for every request of the overload, and as many
+        left by their clients (hooks/sizing.py)."""
         return sizing.listen_queue(self.overload_factor * self.served_at_once)
 
     @property

@@ -87,10 +87,12 @@ UWSGI_LISTEN = 100
 def listen_queue(in_flight: int) -> int:
     """uWSGI's listen queue for `in_flight` requests passed on at once: room for every
     one, as the threads take them up only as they free (a shed request's thread frees
-    and takes the next while its client reconnects). A connection that does not fit is
-    refused (nginx: 502, "Resource temporarily unavailable"; without nginx, the
-    client's connect fails)."""
-    return max(UWSGI_LISTEN, in_flight)
+    and takes the next while its client reconnects), and as many again for connections
+    whose clients left while they waited: nginx closes its end, but each keeps its place
+    in the queue until a thread takes it, while the next clients' connections arrive. A
+    connection that does not fit is refused (nginx: 502, "Resource temporarily
+    unavailable"; without nginx, the client's connect fails)."""
+    return max(UWSGI_LISTEN, 2 * in_flight)
 
 
 # -- The database's connections: every one the service may open fits what PostgreSQL

@@ -125,11 +125,13 @@ def test_the_images_command(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize("threads", ["1", "32"])
 def test_the_overload_fits_nginx_and_uwsgis_listen_queue(processes: str, threads: str) -> None:
     """At overload_factor x the requests compose's app serves at once, nginx holds every
-    connection, and uWSGI's listen queue every one of them (a full queue: nginx's 502;
-    its threads take from it only as they free); never shorter than uWSGI's own default."""
+    connection, and uWSGI's listen queue every one of them twice over: once more for
+    those whose clients left, which keep their place until a thread takes them (a full
+    queue: nginx's 502; its threads take from it only as they free); never shorter than
+    uWSGI's own default."""
     plan = Plan.defaults(processes=processes, threads=threads)
     served = plan.compose_processes * plan.threads
-    assert plan.listen >= plan.overload_factor * served
+    assert plan.listen >= 2 * plan.overload_factor * served
     assert plan.listen >= sizing.UWSGI_LISTEN
     assert plan.nginx_worker_connections >= 2 * plan.overload_factor * served
 

@@ -3,7 +3,8 @@ the processes `auto` gives the biggest host compose's database is sized for
 (UWSGI_PROCESSES: a worker per CPU of compose_cpus), 256 clients on a database page:
 every answer a 200 or a 503, PostgreSQL never refuses a connection, no traceback. More
 processes than the database accepts stop the start with one line. At 4x the requests it
-serves at once, every answer a 200 or a 503 with Retry-After, none dropped by nginx.
+serves at once, every answer a 200 or a 503 with Retry-After, none dropped by nginx,
+even after as many clients left while their requests waited in uWSGI's queue.
 When PostgreSQL refuses the app's connections or is down, each request gets a 503 with
 Retry-After and one log line. The metrics exporter reads PostgreSQL's statistics as the
 app's role. One stack for all."""
@@ -11,6 +12,7 @@ app's role. One stack for all."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 
@@ -45,6 +47,8 @@ OVERLOAD_MAX_REQUESTS = 8000
 # Each request's own limit: far past any answer the stack gives, so a late answer
 # still counts and only a hang is a timeout.
 OVERLOAD_TIMEOUT_S = 30
+# Long enough for nginx to pass every request sent on to uWSGI's listen queue.
+PASSED_ON_S = 2
 # Requests while the database refuses: each one answered on its own.
 REFUSED_REQUESTS = 5
 GET_NOTES = b"GET /notes HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
@@ -138,6 +142,51 @@ def test_4x_what_the_stack_serves_at_once_gets_200s_or_503s(stack: Stack) -> Non
     assert answers.outcomes[200] >= BIG_HOST_PROCESSES * plan.threads, answers.outcomes
     assert set(answers.retry_after) <= {str(plan.retry_after_s)}, answers.retry_after
     assert "worker_connections are not enough" not in stack.logs("nginx")
+    assert "Traceback" not in stack.logs("app")
+
+
+def leave_queued(address: str, clients: int) -> None:
+    """`clients` connections to host:port that each send GET /notes and hang up before
+    any answer, once nginx has passed every one on."""
+    host, _, port = address.rpartition(":")
+    sockets = [socket.create_connection((host, int(port)), timeout=10) for _ in range(clients)]
+    try:
+        for sock in sockets:
+            sock.sendall(GET_NOTES)
+        time.sleep(PASSED_ON_S)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_clients_that_left_while_queued_leave_room_for_the_next(stack: Stack) -> None:
+    """With the app paused (no thread takes a connection), 4x the processes x threads
+    in clients send a request and hang up: nginx closes its end of each, but each keeps
+    its place in uWSGI's listen queue until a thread takes it. 4x as many clients after
+    them still fit, and get 200s or 503s once the app goes on: none of nginx's 502s."""
+    plan = stack.plan
+    clients = plan.overload_factor * plan.served_at_once
+    stack.run("pause app")
+    try:
+        leave_queued(stack.front, clients)
+        with Load(
+            stack.front,
+            "/notes",
+            clients=clients,
+            max_requests=clients,
+            max_seconds=OVERLOAD_TIMEOUT_S,
+            timeout=OVERLOAD_TIMEOUT_S,
+        ) as load:
+            time.sleep(PASSED_ON_S)
+            stack.run("unpause app")
+        # Leaving the block waited for each client's one answer.
+    finally:
+        if stack.run("ps --status paused --quiet app").strip():
+            stack.run("unpause app")
+    outcomes = load.result.outcomes
+    print(f"\n{clients} clients after {clients} that left: {dict(outcomes)}")
+    assert load.result.requests == clients, outcomes
+    assert set(outcomes) <= {200, 503}, outcomes
     assert "Traceback" not in stack.logs("app")
 
 
