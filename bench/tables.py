@@ -206,9 +206,6 @@ COSTS = (
     ("nginx's access log, through Docker's json-file log driver", DEFAULT, "no-access-log"),
     ("... more with it written line by line (unbuffered)", "unbuffered-log", DEFAULT),
     ("uWSGI's request log too, through supervisord", "uwsgi-log", DEFAULT),
-    # Recycling shows in runs long enough for workers to reach max-requests:
-    # --only nginx-uwsgi,max-requests-5000 --duration 20
-    ("worker recycling every 5000 requests (lazy-apps)", "max-requests-5000", DEFAULT),
     ("health probes, every 10 s once healthy (exec in both containers)", DEFAULT, NO_PROBES),
     ("TCP between the containers instead of the unix socket", "tcp", DEFAULT),
     ("Docker (containers, log driver, health checks) against native", DEFAULT, NATIVE),

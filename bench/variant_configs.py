@@ -16,7 +16,6 @@ from bench.variants import (
     THUNDER_LOCK,
     UNBUFFERED_ACCESS_LOG,
     UPSTREAM_KEEPALIVE,
-    UWSGI_INI,
     UWSGI_OWN_LISTEN,
     UWSGI_REQUEST_LOG,
 )
@@ -65,19 +64,6 @@ def undone_default_variants() -> list[Config]:
             "nginx-uwsgi, nginx's access log written line by line (not buffered)",
             "unbuffered access log",
             edits=(UNBUFFERED_ACCESS_LOG,),
-        ),
-        variant(
-            "max-requests-5000",
-            "nginx-uwsgi recycling workers every 5000 requests"
-            f" (the default: {DEFAULT_PLAN.max_requests})",
-            "max-requests 5000",
-            # Under load each recycled worker loads the app again (lazy-apps): the old
-            # default recycled every 5000.
-            answers={"_max_requests": "5000"},
-            varies=(UWSGI_INI,),
-            # Workers reach 5000 requests only late in a 5 s run: measure it with
-            # --only nginx-uwsgi,max-requests-5000 --duration 20.
-            sets=EXTRA,
         ),
         variant(
             "nginx-1-worker",

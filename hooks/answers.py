@@ -83,7 +83,7 @@ class Answers:
     processes: int | None  # None: "auto", counted at start
     # What `auto` counts: a worker per CPU the container may use, each with many threads
     # (make bench's sweeps of the database and template pages put it at or near their
-    # best), and at least two, so one recycling (max-requests, reload-on-rss) leaves
+    # best), and at least two, so one recycling (a chain reload, reload-on-rss) leaves
     # another serving.
     auto_processes_per_cpu: ClassVar[int] = 1
     least_auto_processes: ClassVar[int] = 2

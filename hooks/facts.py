@@ -76,10 +76,10 @@ class Facts:
 
     # uWSGI (uwsgi.ini gives each its reason).
     harakiri: int
-    # Worker recycling, rarely: under lazy-apps each recycle imports the app again
-    # (make bench measured recycling every 5000 requests).
-    max_requests: int
-    max_worker_lifetime_s: int
+    # Worker recycling, rarely: under lazy-apps each recycle imports the app again. Every
+    # recycle_interval_s a chain reload replaces the workers one by one
+    # (ops/supervisord.conf); a worker over reload_on_rss_mb is replaced after its request.
+    recycle_interval_s: int
     reload_on_rss_mb: int
     # Without nginx, how long the app reads on what a client still sends after its answer.
     linger_s: int

@@ -156,15 +156,6 @@ class Plan(Replicas):
     def hsts_max_age_days(self) -> int:
         return self.hsts_max_age_s // 86400
 
-    @property
-    def max_requests_delta(self) -> int:
-        """Staggers the workers' recycling (uWSGI adds worker id x delta): 5%."""
-        return self.max_requests // 20
-
-    @property
-    def max_worker_lifetime_delta_s(self) -> int:
-        return self.max_worker_lifetime_s // 30
-
     # -- The database's connections (hooks/sizing.py) ----------------------------------
 
     @property

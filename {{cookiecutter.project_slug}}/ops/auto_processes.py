@@ -25,7 +25,7 @@ CGROUP = Path("/sys/fs/cgroup")
 # A worker per CPU, each with ops/uwsgi.ini's threads for the requests that wait (on
 # the database, on other services).
 PER_CPU = {{ plan.auto_processes_per_cpu }}
-# So one worker recycling (max-requests, reload-on-rss) leaves another serving.
+# So one worker recycling (a chain reload, reload-on-rss) leaves another serving.
 LEAST_PROCESSES = {{ plan.least_auto_processes }}
 {%- if plan.database == "postgres" %}
 # The database accepts the connections of this many workers (README.md, Database
