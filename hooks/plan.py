@@ -48,6 +48,12 @@ class Plan(Replicas):
     # a bigger write may be cut by another worker's, two JSON lines spliced into one.
     # Ref: https://man7.org/linux/man-pages/man7/pipe.7.html
     access_log_buffer_kb: ClassVar[int] = 4
+    # So a line is never bigger either, the client's values are logged cut to their
+    # first bytes (before any control character, which JSON escapes to 6 bytes; '"' and
+    # '\\' take 2): the method, the URI, the User-Agent and Referer headers.
+    log_method_bytes: ClassVar[int] = 32
+    log_uri_bytes: ClassVar[int] = 1024
+    log_header_bytes: ClassVar[int] = 256
 
     @classmethod
     def read(cls, answers: Mapping[str, Any]) -> Plan:

@@ -216,6 +216,47 @@ def test_nginx_writes_its_access_log_in_batches_a_pipe_takes_whole(
     assert 1024 < int(kb) * 1024 <= select.PIPE_BUF
 
 
+def worst_access_log_values(nginx_conf: str, plan: Plan) -> dict[str, str]:
+    """Each variable of the JSON access log at its longest, as logged: what the client
+    sent at its map's cut, every byte a '"' (escaped to two); nginx's own values at
+    their widest, an upstream tried at each of the most replicas scaled out."""
+    cuts = dict(
+        re.findall(
+            r"map \$\S+ \$(log_\w+) \{\n\s+\"~\^\(\?<\w+>\[[^]]+\]\{0,(\d+)\}\)\"", nginx_conf
+        )
+    )
+    tried = plan.app_max_replicas
+    return {
+        **{name: '\\"' * int(cut) for name, cut in cuts.items()},
+        "time_iso8601": "2026-12-31T23:59:59+00:00",
+        "remote_addr": ":".join(["ffff"] * 8),
+        "status": "999",
+        "body_bytes_sent": str(2**64),
+        "request_time": "999999.999",
+        "upstream_response_time": ", ".join(["999999.999"] * tried),
+        "upstream_addr": ", ".join(["255.255.255.255:65535"] * tried),
+        "req_id": "x" * 64,
+    }
+
+
+def test_an_access_log_line_is_never_longer_than_a_pipe_takes_whole(
+    project: Path, plan: Plan
+) -> None:
+    """nginx writes a line longer than its access log's buffer alone: were it longer than
+    PIPE_BUF, another worker's write could cut it. The client's values are cut short, so
+    even the longest line fits."""
+    if not plan.nginx:
+        return
+    nginx_conf = (project / "nginx/nginx.conf").read_text()
+    [log_format] = re.findall(r"log_format json escape=json (.*?);\n", nginx_conf, re.S)
+    line = "".join(re.findall(r"'([^']*)'", log_format))
+    worst = worst_access_log_values(nginx_conf, plan)
+    assert {"log_method", "log_uri", "log_user_agent", "log_referer"} <= worst.keys()
+    assert set(re.findall(r"\$(\w+)", line)) == worst.keys()
+    longest = re.sub(r"\$(\w+)", lambda variable: worst[variable[1]], line)
+    assert len(longest.encode()) + 1 <= select.PIPE_BUF
+
+
 def test_compose_file_is_valid_and_publishes_only_the_front_door(project: Path, plan: Plan) -> None:
     config = run(["docker", "compose", "config", "--format", "json"], cwd=project).stdout
     services = json.loads(config)["services"]

@@ -10,6 +10,7 @@ import collections
 import json
 import os
 import re
+import select
 import socket
 import threading
 import time
@@ -469,6 +470,37 @@ def test_malformed_requests_get_400_from_nginx(stack: Stack) -> None:
             if reply.status in (400, 505):
                 assert reply.headers.get("x-content-type-options") == "nosniff", report
         assert not re.search(r"uwsgi|invalid", logs_since(stack, "app", since), re.I), report
+
+
+@pytest.mark.parametrize(
+    "stack",
+    [stack for stack in DEFAULT_STACKS if not stack.startswith("standalone")],
+    indirect=True,
+)
+def test_each_access_log_line_is_whole_json_a_pipe_takes_in_one_write(stack: Stack) -> None:
+    """Requests as long as nginx takes, of quotes and control characters: each is logged
+    as one line of JSON no longer than PIPE_BUF (nginx.conf's $log_* maps cut what the
+    client sent), so no other worker's write can cut into it."""
+    plan = stack.plan
+    requests = {
+        "a long method": raw_request(method="G" + "E" * 4000 + "T"),
+        "a long URI of quotes": raw_request(target="/" + '"' * 6000),
+        "a long User-Agent with a control character": raw_request(
+            headers=[f"User-Agent: {'a' * 100}\x01{'b' * 3000}"]
+        ),
+        "a long Referer of backslashes": raw_request(headers=["Referer: " + "\\" * 3000]),
+    }
+    since = time.time()
+    outcomes = {name: send_request(stack.front, data).outcome for name, data in requests.items()}
+    time.sleep(2)  # the access log's buffer is flushed every second
+    lines = stack.container("nginx").logs(stderr=False, since=since).decode().splitlines()
+    report = f"{table(outcomes)}\n" + "\n".join(line[:300] for line in lines)
+    assert all(len(line.encode()) + 1 <= select.PIPE_BUF for line in lines), report
+    entries = [json.loads(line) for line in lines]
+    assert {len(entry["method"]) for entry in entries} >= {plan.log_method_bytes}, report
+    assert {entry["uri"] for entry in entries} >= {"/" + '"' * (plan.log_uri_bytes - 1)}, report
+    assert {entry["user_agent"] for entry in entries} >= {"a" * 100}, report
+    assert {entry["referer"] for entry in entries} >= {"\\" * plan.log_header_bytes}, report
 
 
 @pytest.mark.parametrize("stack", BODY_STACKS, indirect=True)
