@@ -162,6 +162,10 @@ class Plan(Replicas):
     def hsts_max_age_days(self) -> int:
         return self.hsts_max_age_s // 86400
 
+    @property
+    def recycle_interval_min(self) -> int:
+        return self.recycle_interval_s // 60
+
     # -- The database's connections (hooks/sizing.py) ----------------------------------
 
     @property

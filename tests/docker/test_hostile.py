@@ -32,7 +32,7 @@ from helpers import (
     send_request,
     wait_until,
 )
-from hooks.answers import BUFFER_SIZE_MAX, NGINX_BUFFER_SIZE_MIN
+from hooks.answers import BUFFER_SIZE_MAX, NGINX_BUFFER_SIZE_MIN, NGINX_SERVERS
 from hooks.plan import Plan
 from stack import Stack, compose_stack
 
@@ -473,9 +473,7 @@ def test_malformed_requests_get_400_from_nginx(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize(
-    "stack",
-    [stack for stack in DEFAULT_STACKS if not stack.startswith("standalone")],
-    indirect=True,
+    "stack", [f"{server}-{BUFFER_SIZE_MAX}" for server in NGINX_SERVERS], indirect=True
 )
 def test_each_access_log_line_is_whole_json_a_pipe_takes_in_one_write(stack: Stack) -> None:
     """Requests as long as nginx takes, of quotes and control characters: each is logged
